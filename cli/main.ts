@@ -34,10 +34,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** One line on stderr, exit code by error family: 2 for bad input, 1 otherwise. */
+/** The reason on stderr (one line per problem), exit code by error family: 2 for bad input, 1 otherwise. */
 export function reportError(err: unknown): number {
   if (err instanceof SwitchbackError) {
-    process.stderr.write(`switchback: ${err.message}\n`);
+    // One line per problem (a YAML file may have several), each prefixed.
+    process.stderr.write(err.message.split('\n').map((l) => `switchback: ${l}\n`).join(''));
     return err.code === 'INVALID_ARGUMENT' ? 2 : 1;
   }
   const e = err as { code?: string; message?: string };

@@ -216,6 +216,77 @@ export interface WatchEventsResponse {
   entry?: JournalEntry | undefined;
 }
 
+/**
+ * Issues a key and certificate (and NATS credentials) for a gateway: the
+ * agent's bundle. The private key travels in the response, so the admin API
+ * stays on loopback.
+ */
+export interface EnrollRequest {
+  gatewayId: string;
+  /** 0 for the default (90 days). */
+  validityDays: number;
+}
+
+export interface EnrollResponse {
+  gatewayId: string;
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+  serial: string;
+  notAfterUnixMs: number;
+  /** Where the agent finds the controller: gRPC host:port and NATS URLs. */
+  grpcAddresses: string[];
+  natsUrls: string[];
+  /** NKey seed of the gateway's NATS user. */
+  natsSeed: string;
+}
+
+export interface RevokeRequest {
+  gatewayId: string;
+}
+
+export interface RevokeResponse {
+  /** Certificate serials refused from now on. */
+  serials: string[];
+  /** Whether an open session was closed. */
+  sessionClosed: boolean;
+}
+
+export interface AgentState {
+  gatewayId: string;
+  version: number;
+  ackedVersion: number;
+  inSync: boolean;
+  /** "grpc" or "nats": of the open session, else of the last ack. */
+  transport: string;
+  connected: boolean;
+  lastSeenUnixMs: number;
+  enrolled: boolean;
+  revoked: boolean;
+  certNotAfterUnixMs: number;
+}
+
+export interface ListAgentsRequest {
+}
+
+export interface ListAgentsResponse {
+  epoch: number;
+  agents: AgentState[];
+}
+
+/**
+ * A nats-server authorization block: one user per enrolled gateway, allowed
+ * only its own subjects and its own key of the tables bucket, and one for
+ * the controller.
+ */
+export interface NatsConfigRequest {
+}
+
+export interface NatsConfigResponse {
+  config: string;
+  gatewayUsers: number;
+}
+
 function createBaseJournalEntry(): JournalEntry {
   return { seq: 0, atUnixMs: 0, actor: "", action: "", subject: "", summary: "", tables: [] };
 }
@@ -3433,6 +3504,1022 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
   },
 };
 
+function createBaseEnrollRequest(): EnrollRequest {
+  return { gatewayId: "", validityDays: 0 };
+}
+
+export const EnrollRequest: MessageFns<EnrollRequest> = {
+  encode(message: EnrollRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gatewayId !== "") {
+      writer.uint32(10).string(message.gatewayId);
+    }
+    if (message.validityDays !== 0) {
+      writer.uint32(16).uint32(message.validityDays);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrollRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrollRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.validityDays = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrollRequest {
+    return {
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+      validityDays: isSet(object.validityDays)
+        ? globalThis.Number(object.validityDays)
+        : isSet(object.validity_days)
+        ? globalThis.Number(object.validity_days)
+        : 0,
+    };
+  },
+
+  toJSON(message: EnrollRequest): unknown {
+    const obj: any = {};
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    if (message.validityDays !== 0) {
+      obj.validityDays = Math.round(message.validityDays);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EnrollRequest>): EnrollRequest {
+    return EnrollRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EnrollRequest>): EnrollRequest {
+    const message = createBaseEnrollRequest();
+    message.gatewayId = object.gatewayId ?? "";
+    message.validityDays = object.validityDays ?? 0;
+    return message;
+  },
+};
+
+function createBaseEnrollResponse(): EnrollResponse {
+  return {
+    gatewayId: "",
+    keyPem: "",
+    certPem: "",
+    caPem: "",
+    serial: "",
+    notAfterUnixMs: 0,
+    grpcAddresses: [],
+    natsUrls: [],
+    natsSeed: "",
+  };
+}
+
+export const EnrollResponse: MessageFns<EnrollResponse> = {
+  encode(message: EnrollResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gatewayId !== "") {
+      writer.uint32(10).string(message.gatewayId);
+    }
+    if (message.keyPem !== "") {
+      writer.uint32(18).string(message.keyPem);
+    }
+    if (message.certPem !== "") {
+      writer.uint32(26).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(34).string(message.caPem);
+    }
+    if (message.serial !== "") {
+      writer.uint32(42).string(message.serial);
+    }
+    if (message.notAfterUnixMs !== 0) {
+      writer.uint32(48).int64(message.notAfterUnixMs);
+    }
+    for (const v of message.grpcAddresses) {
+      writer.uint32(58).string(v!);
+    }
+    for (const v of message.natsUrls) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.natsSeed !== "") {
+      writer.uint32(74).string(message.natsSeed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrollResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrollResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.serial = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.notAfterUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.grpcAddresses.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.natsUrls.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.natsSeed = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrollResponse {
+    return {
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+      keyPem: isSet(object.keyPem)
+        ? globalThis.String(object.keyPem)
+        : isSet(object.key_pem)
+        ? globalThis.String(object.key_pem)
+        : "",
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+      serial: isSet(object.serial) ? globalThis.String(object.serial) : "",
+      notAfterUnixMs: isSet(object.notAfterUnixMs)
+        ? globalThis.Number(object.notAfterUnixMs)
+        : isSet(object.not_after_unix_ms)
+        ? globalThis.Number(object.not_after_unix_ms)
+        : 0,
+      grpcAddresses: globalThis.Array.isArray(object?.grpcAddresses)
+        ? object.grpcAddresses.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.grpc_addresses)
+        ? object.grpc_addresses.map((e: any) => globalThis.String(e))
+        : [],
+      natsUrls: globalThis.Array.isArray(object?.natsUrls)
+        ? object.natsUrls.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.nats_urls)
+        ? object.nats_urls.map((e: any) => globalThis.String(e))
+        : [],
+      natsSeed: isSet(object.natsSeed)
+        ? globalThis.String(object.natsSeed)
+        : isSet(object.nats_seed)
+        ? globalThis.String(object.nats_seed)
+        : "",
+    };
+  },
+
+  toJSON(message: EnrollResponse): unknown {
+    const obj: any = {};
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    if (message.keyPem !== "") {
+      obj.keyPem = message.keyPem;
+    }
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    if (message.serial !== "") {
+      obj.serial = message.serial;
+    }
+    if (message.notAfterUnixMs !== 0) {
+      obj.notAfterUnixMs = Math.round(message.notAfterUnixMs);
+    }
+    if (message.grpcAddresses?.length) {
+      obj.grpcAddresses = message.grpcAddresses;
+    }
+    if (message.natsUrls?.length) {
+      obj.natsUrls = message.natsUrls;
+    }
+    if (message.natsSeed !== "") {
+      obj.natsSeed = message.natsSeed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EnrollResponse>): EnrollResponse {
+    return EnrollResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EnrollResponse>): EnrollResponse {
+    const message = createBaseEnrollResponse();
+    message.gatewayId = object.gatewayId ?? "";
+    message.keyPem = object.keyPem ?? "";
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    message.serial = object.serial ?? "";
+    message.notAfterUnixMs = object.notAfterUnixMs ?? 0;
+    message.grpcAddresses = object.grpcAddresses?.map((e) => e) || [];
+    message.natsUrls = object.natsUrls?.map((e) => e) || [];
+    message.natsSeed = object.natsSeed ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeRequest(): RevokeRequest {
+  return { gatewayId: "" };
+}
+
+export const RevokeRequest: MessageFns<RevokeRequest> = {
+  encode(message: RevokeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gatewayId !== "") {
+      writer.uint32(10).string(message.gatewayId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeRequest {
+    return {
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RevokeRequest): unknown {
+    const obj: any = {};
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeRequest>): RevokeRequest {
+    return RevokeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeRequest>): RevokeRequest {
+    const message = createBaseRevokeRequest();
+    message.gatewayId = object.gatewayId ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeResponse(): RevokeResponse {
+  return { serials: [], sessionClosed: false };
+}
+
+export const RevokeResponse: MessageFns<RevokeResponse> = {
+  encode(message: RevokeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.serials) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.sessionClosed !== false) {
+      writer.uint32(16).bool(message.sessionClosed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.serials.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sessionClosed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeResponse {
+    return {
+      serials: globalThis.Array.isArray(object?.serials) ? object.serials.map((e: any) => globalThis.String(e)) : [],
+      sessionClosed: isSet(object.sessionClosed)
+        ? globalThis.Boolean(object.sessionClosed)
+        : isSet(object.session_closed)
+        ? globalThis.Boolean(object.session_closed)
+        : false,
+    };
+  },
+
+  toJSON(message: RevokeResponse): unknown {
+    const obj: any = {};
+    if (message.serials?.length) {
+      obj.serials = message.serials;
+    }
+    if (message.sessionClosed !== false) {
+      obj.sessionClosed = message.sessionClosed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeResponse>): RevokeResponse {
+    return RevokeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeResponse>): RevokeResponse {
+    const message = createBaseRevokeResponse();
+    message.serials = object.serials?.map((e) => e) || [];
+    message.sessionClosed = object.sessionClosed ?? false;
+    return message;
+  },
+};
+
+function createBaseAgentState(): AgentState {
+  return {
+    gatewayId: "",
+    version: 0,
+    ackedVersion: 0,
+    inSync: false,
+    transport: "",
+    connected: false,
+    lastSeenUnixMs: 0,
+    enrolled: false,
+    revoked: false,
+    certNotAfterUnixMs: 0,
+  };
+}
+
+export const AgentState: MessageFns<AgentState> = {
+  encode(message: AgentState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gatewayId !== "") {
+      writer.uint32(10).string(message.gatewayId);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.ackedVersion !== 0) {
+      writer.uint32(24).uint64(message.ackedVersion);
+    }
+    if (message.inSync !== false) {
+      writer.uint32(32).bool(message.inSync);
+    }
+    if (message.transport !== "") {
+      writer.uint32(42).string(message.transport);
+    }
+    if (message.connected !== false) {
+      writer.uint32(48).bool(message.connected);
+    }
+    if (message.lastSeenUnixMs !== 0) {
+      writer.uint32(56).int64(message.lastSeenUnixMs);
+    }
+    if (message.enrolled !== false) {
+      writer.uint32(64).bool(message.enrolled);
+    }
+    if (message.revoked !== false) {
+      writer.uint32(72).bool(message.revoked);
+    }
+    if (message.certNotAfterUnixMs !== 0) {
+      writer.uint32(80).int64(message.certNotAfterUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ackedVersion = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.inSync = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.transport = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.connected = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lastSeenUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.enrolled = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.revoked = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.certNotAfterUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentState {
+    return {
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      ackedVersion: isSet(object.ackedVersion)
+        ? globalThis.Number(object.ackedVersion)
+        : isSet(object.acked_version)
+        ? globalThis.Number(object.acked_version)
+        : 0,
+      inSync: isSet(object.inSync)
+        ? globalThis.Boolean(object.inSync)
+        : isSet(object.in_sync)
+        ? globalThis.Boolean(object.in_sync)
+        : false,
+      transport: isSet(object.transport) ? globalThis.String(object.transport) : "",
+      connected: isSet(object.connected) ? globalThis.Boolean(object.connected) : false,
+      lastSeenUnixMs: isSet(object.lastSeenUnixMs)
+        ? globalThis.Number(object.lastSeenUnixMs)
+        : isSet(object.last_seen_unix_ms)
+        ? globalThis.Number(object.last_seen_unix_ms)
+        : 0,
+      enrolled: isSet(object.enrolled) ? globalThis.Boolean(object.enrolled) : false,
+      revoked: isSet(object.revoked) ? globalThis.Boolean(object.revoked) : false,
+      certNotAfterUnixMs: isSet(object.certNotAfterUnixMs)
+        ? globalThis.Number(object.certNotAfterUnixMs)
+        : isSet(object.cert_not_after_unix_ms)
+        ? globalThis.Number(object.cert_not_after_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: AgentState): unknown {
+    const obj: any = {};
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.ackedVersion !== 0) {
+      obj.ackedVersion = Math.round(message.ackedVersion);
+    }
+    if (message.inSync !== false) {
+      obj.inSync = message.inSync;
+    }
+    if (message.transport !== "") {
+      obj.transport = message.transport;
+    }
+    if (message.connected !== false) {
+      obj.connected = message.connected;
+    }
+    if (message.lastSeenUnixMs !== 0) {
+      obj.lastSeenUnixMs = Math.round(message.lastSeenUnixMs);
+    }
+    if (message.enrolled !== false) {
+      obj.enrolled = message.enrolled;
+    }
+    if (message.revoked !== false) {
+      obj.revoked = message.revoked;
+    }
+    if (message.certNotAfterUnixMs !== 0) {
+      obj.certNotAfterUnixMs = Math.round(message.certNotAfterUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AgentState>): AgentState {
+    return AgentState.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AgentState>): AgentState {
+    const message = createBaseAgentState();
+    message.gatewayId = object.gatewayId ?? "";
+    message.version = object.version ?? 0;
+    message.ackedVersion = object.ackedVersion ?? 0;
+    message.inSync = object.inSync ?? false;
+    message.transport = object.transport ?? "";
+    message.connected = object.connected ?? false;
+    message.lastSeenUnixMs = object.lastSeenUnixMs ?? 0;
+    message.enrolled = object.enrolled ?? false;
+    message.revoked = object.revoked ?? false;
+    message.certNotAfterUnixMs = object.certNotAfterUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListAgentsRequest(): ListAgentsRequest {
+  return {};
+}
+
+export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
+  encode(_: ListAgentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListAgentsRequest {
+    return {};
+  },
+
+  toJSON(_: ListAgentsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAgentsRequest>): ListAgentsRequest {
+    return ListAgentsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListAgentsRequest>): ListAgentsRequest {
+    const message = createBaseListAgentsRequest();
+    return message;
+  },
+};
+
+function createBaseListAgentsResponse(): ListAgentsResponse {
+  return { epoch: 0, agents: [] };
+}
+
+export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
+  encode(message: ListAgentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    for (const v of message.agents) {
+      AgentState.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agents.push(AgentState.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAgentsResponse {
+    return {
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      agents: globalThis.Array.isArray(object?.agents) ? object.agents.map((e: any) => AgentState.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListAgentsResponse): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.agents?.length) {
+      obj.agents = message.agents.map((e) => AgentState.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAgentsResponse>): ListAgentsResponse {
+    return ListAgentsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAgentsResponse>): ListAgentsResponse {
+    const message = createBaseListAgentsResponse();
+    message.epoch = object.epoch ?? 0;
+    message.agents = object.agents?.map((e) => AgentState.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNatsConfigRequest(): NatsConfigRequest {
+  return {};
+}
+
+export const NatsConfigRequest: MessageFns<NatsConfigRequest> = {
+  encode(_: NatsConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NatsConfigRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNatsConfigRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): NatsConfigRequest {
+    return {};
+  },
+
+  toJSON(_: NatsConfigRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<NatsConfigRequest>): NatsConfigRequest {
+    return NatsConfigRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<NatsConfigRequest>): NatsConfigRequest {
+    const message = createBaseNatsConfigRequest();
+    return message;
+  },
+};
+
+function createBaseNatsConfigResponse(): NatsConfigResponse {
+  return { config: "", gatewayUsers: 0 };
+}
+
+export const NatsConfigResponse: MessageFns<NatsConfigResponse> = {
+  encode(message: NatsConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.config !== "") {
+      writer.uint32(10).string(message.config);
+    }
+    if (message.gatewayUsers !== 0) {
+      writer.uint32(16).uint32(message.gatewayUsers);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NatsConfigResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNatsConfigResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.config = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.gatewayUsers = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NatsConfigResponse {
+    return {
+      config: isSet(object.config) ? globalThis.String(object.config) : "",
+      gatewayUsers: isSet(object.gatewayUsers)
+        ? globalThis.Number(object.gatewayUsers)
+        : isSet(object.gateway_users)
+        ? globalThis.Number(object.gateway_users)
+        : 0,
+    };
+  },
+
+  toJSON(message: NatsConfigResponse): unknown {
+    const obj: any = {};
+    if (message.config !== "") {
+      obj.config = message.config;
+    }
+    if (message.gatewayUsers !== 0) {
+      obj.gatewayUsers = Math.round(message.gatewayUsers);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NatsConfigResponse>): NatsConfigResponse {
+    return NatsConfigResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NatsConfigResponse>): NatsConfigResponse {
+    const message = createBaseNatsConfigResponse();
+    message.config = object.config ?? "";
+    message.gatewayUsers = object.gatewayUsers ?? 0;
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   getTopology: {
@@ -3602,6 +4689,42 @@ export const AdminServiceService = {
     responseSerialize: (value: WatchEventsResponse): Buffer => Buffer.from(WatchEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchEventsResponse => WatchEventsResponse.decode(value),
   },
+  enroll: {
+    path: "/switchback.v1.AdminService/Enroll" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EnrollRequest): Buffer => Buffer.from(EnrollRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EnrollRequest => EnrollRequest.decode(value),
+    responseSerialize: (value: EnrollResponse): Buffer => Buffer.from(EnrollResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EnrollResponse => EnrollResponse.decode(value),
+  },
+  revoke: {
+    path: "/switchback.v1.AdminService/Revoke" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeRequest): Buffer => Buffer.from(RevokeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeRequest => RevokeRequest.decode(value),
+    responseSerialize: (value: RevokeResponse): Buffer => Buffer.from(RevokeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeResponse => RevokeResponse.decode(value),
+  },
+  listAgents: {
+    path: "/switchback.v1.AdminService/ListAgents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAgentsRequest): Buffer => Buffer.from(ListAgentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAgentsRequest => ListAgentsRequest.decode(value),
+    responseSerialize: (value: ListAgentsResponse): Buffer => Buffer.from(ListAgentsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAgentsResponse => ListAgentsResponse.decode(value),
+  },
+  natsConfig: {
+    path: "/switchback.v1.AdminService/NatsConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NatsConfigRequest): Buffer => Buffer.from(NatsConfigRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NatsConfigRequest => NatsConfigRequest.decode(value),
+    responseSerialize: (value: NatsConfigResponse): Buffer => Buffer.from(NatsConfigResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NatsConfigResponse => NatsConfigResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -3623,6 +4746,10 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   listLinks: handleUnaryCall<ListLinksRequest, ListLinksResponse>;
   listEvents: handleUnaryCall<ListEventsRequest, ListEventsResponse>;
   watchEvents: handleServerStreamingCall<WatchEventsRequest, WatchEventsResponse>;
+  enroll: handleUnaryCall<EnrollRequest, EnrollResponse>;
+  revoke: handleUnaryCall<RevokeRequest, RevokeResponse>;
+  listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
+  natsConfig: handleUnaryCall<NatsConfigRequest, NatsConfigResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -3887,6 +5014,66 @@ export interface AdminServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchEventsResponse>;
+  enroll(
+    request: EnrollRequest,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  enroll(
+    request: EnrollRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  enroll(
+    request: EnrollRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EnrollResponse) => void,
+  ): ClientUnaryCall;
+  revoke(
+    request: RevokeRequest,
+    callback: (error: ServiceError | null, response: RevokeResponse) => void,
+  ): ClientUnaryCall;
+  revoke(
+    request: RevokeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeResponse) => void,
+  ): ClientUnaryCall;
+  revoke(
+    request: RevokeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeResponse) => void,
+  ): ClientUnaryCall;
+  listAgents(
+    request: ListAgentsRequest,
+    callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
+  ): ClientUnaryCall;
+  listAgents(
+    request: ListAgentsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
+  ): ClientUnaryCall;
+  listAgents(
+    request: ListAgentsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
+  ): ClientUnaryCall;
+  natsConfig(
+    request: NatsConfigRequest,
+    callback: (error: ServiceError | null, response: NatsConfigResponse) => void,
+  ): ClientUnaryCall;
+  natsConfig(
+    request: NatsConfigRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NatsConfigResponse) => void,
+  ): ClientUnaryCall;
+  natsConfig(
+    request: NatsConfigRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NatsConfigResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AdminServiceClient = makeGenericClientConstructor(

@@ -59,11 +59,14 @@ export function actionToJSON(object: Action): string {
   }
 }
 
+/**
+ * Only what forwarding needs: path costs change whenever anything along a
+ * path changes, and carrying them would make one link change rewrite nearly
+ * every gateway's table. Costs are in the admin API's routes (PathHop).
+ */
 export interface NextHop {
   gatewayId: string;
   linkId: string;
-  /** Cost of the whole path to the destination through this next hop. */
-  cost: number;
 }
 
 /** Match on (vrf, prefix); longest prefix wins. */
@@ -126,7 +129,7 @@ export interface TableDelta {
 }
 
 function createBaseNextHop(): NextHop {
-  return { gatewayId: "", linkId: "", cost: 0 };
+  return { gatewayId: "", linkId: "" };
 }
 
 export const NextHop: MessageFns<NextHop> = {
@@ -136,9 +139,6 @@ export const NextHop: MessageFns<NextHop> = {
     }
     if (message.linkId !== "") {
       writer.uint32(18).string(message.linkId);
-    }
-    if (message.cost !== 0) {
-      writer.uint32(24).uint32(message.cost);
     }
     return writer;
   },
@@ -172,14 +172,6 @@ export const NextHop: MessageFns<NextHop> = {
             message.linkId = reader.string();
             continue;
           }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.cost = reader.uint32();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -204,7 +196,6 @@ export const NextHop: MessageFns<NextHop> = {
         : isSet(object.link_id)
         ? globalThis.String(object.link_id)
         : "",
-      cost: isSet(object.cost) ? globalThis.Number(object.cost) : 0,
     };
   },
 
@@ -216,9 +207,6 @@ export const NextHop: MessageFns<NextHop> = {
     if (message.linkId !== "") {
       obj.linkId = message.linkId;
     }
-    if (message.cost !== 0) {
-      obj.cost = Math.round(message.cost);
-    }
     return obj;
   },
 
@@ -229,7 +217,6 @@ export const NextHop: MessageFns<NextHop> = {
     const message = createBaseNextHop();
     message.gatewayId = object.gatewayId ?? "";
     message.linkId = object.linkId ?? "";
-    message.cost = object.cost ?? 0;
     return message;
   },
 };

@@ -98,15 +98,30 @@ export interface InSync {
 }
 
 /**
+ * The controller refuses a Hello or ends a session. Over gRPC the call's
+ * status carries this; over NATS, which has no stream to end, this message
+ * does (as the reply to a Hello, or on the gateway's control subject).
+ */
+export interface Refusal {
+  /** A SwitchbackError code: PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT... */
+  code: string;
+  message: string;
+}
+
+/**
  * controller -> agent; every message carries the controller epoch and an
- * agent refuses anything from an epoch lower than the one it holds.
+ * agent refuses anything from an epoch lower than the one it holds. A
+ * message without a body is a heartbeat (NATS: published on the beat
+ * subject so that agents notice a new controller epoch and say Hello).
  */
 export interface SessionResponse {
   epoch: number;
-  body?: { $case: "snapshot"; snapshot: TableSnapshot } | { $case: "delta"; delta: TableDelta } | {
-    $case: "inSync";
-    inSync: InSync;
-  } | undefined;
+  body?:
+    | { $case: "snapshot"; snapshot: TableSnapshot }
+    | { $case: "delta"; delta: TableDelta }
+    | { $case: "inSync"; inSync: InSync }
+    | { $case: "refusal"; refusal: Refusal }
+    | undefined;
 }
 
 function createBaseHello(): Hello {
@@ -1352,6 +1367,91 @@ export const InSync: MessageFns<InSync> = {
   },
 };
 
+function createBaseRefusal(): Refusal {
+  return { code: "", message: "" };
+}
+
+export const Refusal: MessageFns<Refusal> = {
+  encode(message: Refusal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Refusal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefusal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Refusal {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: Refusal): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Refusal>): Refusal {
+    return Refusal.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Refusal>): Refusal {
+    const message = createBaseRefusal();
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
 function createBaseSessionResponse(): SessionResponse {
   return { epoch: 0, body: undefined };
 }
@@ -1370,6 +1470,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         break;
       case "inSync":
         InSync.encode(message.body.inSync, writer.uint32(34).fork()).join();
+        break;
+      case "refusal":
+        Refusal.encode(message.body.refusal, writer.uint32(42).fork()).join();
         break;
     }
     return writer;
@@ -1420,6 +1523,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.body = { $case: "inSync", inSync: InSync.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.body = { $case: "refusal", refusal: Refusal.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1443,6 +1554,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         ? { $case: "inSync", inSync: InSync.fromJSON(object.inSync) }
         : isSet(object.in_sync)
         ? { $case: "inSync", inSync: InSync.fromJSON(object.in_sync) }
+        : isSet(object.refusal)
+        ? { $case: "refusal", refusal: Refusal.fromJSON(object.refusal) }
         : undefined,
     };
   },
@@ -1458,6 +1571,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       obj.delta = TableDelta.toJSON(message.body.delta);
     } else if (message.body?.$case === "inSync") {
       obj.inSync = InSync.toJSON(message.body.inSync);
+    } else if (message.body?.$case === "refusal") {
+      obj.refusal = Refusal.toJSON(message.body.refusal);
     }
     return obj;
   },
@@ -1484,6 +1599,12 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       case "inSync": {
         if (object.body?.inSync !== undefined && object.body?.inSync !== null) {
           message.body = { $case: "inSync", inSync: InSync.fromPartial(object.body.inSync) };
+        }
+        break;
+      }
+      case "refusal": {
+        if (object.body?.refusal !== undefined && object.body?.refusal !== null) {
+          message.body = { $case: "refusal", refusal: Refusal.fromPartial(object.body.refusal) };
         }
         break;
       }

@@ -1,0 +1,187 @@
+// Flow tables as values, shared by the controller (which diffs them into
+// deltas) and the agent (which applies deltas and verifies the hash). Pure:
+// every function returns new objects and never mutates its arguments.
+//
+// Canonical order, used everywhere a table is stored, hashed or shown:
+// rules by VRF id, then by prefix text (plain code-unit order of the
+// canonical CIDR string, so no address parsing is needed and controller and
+// agent can never disagree); next hops inside a rule by gateway id, then link
+// id; peers by link id.
+
+import { createHash } from 'node:crypto';
+import { SwitchbackError, precondition } from './errors.js';
+import { FlowTable, type FlowRule, type NextHop, type Peer, type RuleKey, type TableDelta } from './model.js';
+
+/** The key a rule is matched and diffed by. */
+export function ruleKey(vrf: number, prefix: string): string {
+  return `${vrf}/${prefix}`;
+}
+
+const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export function compareRuleKeys(a: RuleKey, b: RuleKey): number {
+  return a.vrf - b.vrf || cmpStr(a.prefix, b.prefix);
+}
+
+export function compareNextHops(a: NextHop, b: NextHop): number {
+  return cmpStr(a.gatewayId, b.gatewayId) || cmpStr(a.linkId, b.linkId);
+}
+
+export function comparePeers(a: Peer, b: Peer): number {
+  return cmpStr(a.linkId, b.linkId);
+}
+
+function isSorted<T>(items: readonly T[], cmp: (a: T, b: T) => number): boolean {
+  for (let i = 1; i < items.length; i++) if (cmp(items[i - 1]!, items[i]!) > 0) return false;
+  return true;
+}
+
+function canonicalRule(r: FlowRule): FlowRule {
+  return isSorted(r.primary, compareNextHops) ? r : { ...r, primary: r.primary.slice().sort(compareNextHops) };
+}
+
+/** The same table in canonical order (a new object; rules already in order are shared, not copied). */
+export function canonicalTable(t: FlowTable): FlowTable {
+  const rules = t.rules.map(canonicalRule);
+  if (!isSorted(rules, compareRuleKeys)) rules.sort(compareRuleKeys);
+  const peers = isSorted(t.peers, comparePeers) ? t.peers.slice() : t.peers.slice().sort(comparePeers);
+  return { ...t, rules, peers };
+}
+
+/**
+ * SHA-256 of the canonical protobuf encoding with version and epoch zeroed:
+ * the hash names the content, so the same rules at two versions hash alike.
+ */
+export function tableHash(t: FlowTable): Buffer {
+  const bytes = FlowTable.encode({ ...canonicalTable(t), version: 0, epoch: 0 }).finish();
+  return createHash('sha256').update(bytes).digest();
+}
+
+function nextHopsEqual(a: NextHop | undefined, b: NextHop | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return a.gatewayId === b.gatewayId && a.linkId === b.linkId;
+}
+
+function sameNextHopSet(a: readonly NextHop[], b: readonly NextHop[]): boolean {
+  if (a.length !== b.length) return false;
+  const x = isSorted(a, compareNextHops) ? a : a.slice().sort(compareNextHops);
+  const y = isSorted(b, compareNextHops) ? b : b.slice().sort(compareNextHops);
+  return x.every((h, i) => nextHopsEqual(h, y[i]));
+}
+
+/** Same match, action, next hops (as a set) and destination. */
+export function rulesEqual(a: FlowRule, b: FlowRule): boolean {
+  return (
+    a.vrf === b.vrf &&
+    a.prefix === b.prefix &&
+    a.action === b.action &&
+    a.destSiteId === b.destSiteId &&
+    nextHopsEqual(a.backup, b.backup) &&
+    sameNextHopSet(a.primary, b.primary)
+  );
+}
+
+const bytesEqual = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+
+/** Every field, keys included (a key rotation is a table change). Endpoint order matters. */
+export function peersEqual(a: Peer, b: Peer): boolean {
+  return (
+    a.gatewayId === b.gatewayId &&
+    a.nodeId === b.nodeId &&
+    a.linkId === b.linkId &&
+    a.mtu === b.mtu &&
+    a.keyId === b.keyId &&
+    a.previousKeyId === b.previousKeyId &&
+    bytesEqual(a.key, b.key) &&
+    bytesEqual(a.previousKey, b.previousKey) &&
+    a.endpoints.length === b.endpoints.length &&
+    a.endpoints.every((e, i) => e.host === b.endpoints[i]!.host && e.port === b.endpoints[i]!.port)
+  );
+}
+
+const keyOf = (r: RuleKey) => ruleKey(r.vrf, r.prefix);
+
+/**
+ * The delta that turns `prev` into `next`. Removals are listed separately
+ * and applied first; only new or changed entries are upserted. A delta
+ * cannot express a change of gateway or node id: that throws
+ * FAILED_PRECONDITION and the caller sends a snapshot instead.
+ */
+export function diffTables(prev: FlowTable, next: FlowTable): TableDelta {
+  if (prev.gatewayId !== next.gatewayId || prev.nodeId !== next.nodeId) {
+    throw precondition(
+      `cannot diff table of ${prev.gatewayId}/${prev.nodeId} into ${next.gatewayId}/${next.nodeId}; send a snapshot`,
+    );
+  }
+  const a = canonicalTable(prev);
+  const b = canonicalTable(next);
+
+  const oldRules = new Map(a.rules.map((r) => [keyOf(r), r]));
+  const newKeys = new Set(b.rules.map(keyOf));
+  const removedRules: RuleKey[] = a.rules.filter((r) => !newKeys.has(keyOf(r))).map((r) => ({ vrf: r.vrf, prefix: r.prefix }));
+  const upsertedRules = b.rules.filter((r) => {
+    const old = oldRules.get(keyOf(r));
+    return !old || !rulesEqual(old, r);
+  });
+
+  const oldPeers = new Map(a.peers.map((p) => [p.linkId, p]));
+  const newPeerIds = new Set(b.peers.map((p) => p.linkId));
+  const removedPeers = a.peers.filter((p) => !newPeerIds.has(p.linkId)).map((p) => p.linkId);
+  const upsertedPeers = b.peers.filter((p) => {
+    const old = oldPeers.get(p.linkId);
+    return !old || !peersEqual(old, p);
+  });
+
+  return {
+    gatewayId: next.gatewayId,
+    epoch: next.epoch,
+    baseVersion: prev.version,
+    version: next.version,
+    removedRules,
+    upsertedRules,
+    removedPeers,
+    upsertedPeers,
+    tableHash: tableHash(b),
+  };
+}
+
+/**
+ * A new table: `t` with the delta applied (removals, then upserts), in
+ * canonical order. Throws FAILED_PRECONDITION when the delta is for another
+ * gateway or another base version, or when the result does not hash to
+ * `d.tableHash` (the agent then asks for a snapshot); STALE_EPOCH when the
+ * delta comes from an older controller epoch. `t` is never modified.
+ */
+export function applyDelta(t: FlowTable, d: TableDelta): FlowTable {
+  if (d.gatewayId !== t.gatewayId) {
+    throw precondition(`delta is for gateway '${d.gatewayId}', table is '${t.gatewayId}'`);
+  }
+  if (d.epoch < t.epoch) {
+    throw new SwitchbackError('STALE_EPOCH', `delta from epoch ${d.epoch} is older than held epoch ${t.epoch}`);
+  }
+  if (d.baseVersion !== t.version) {
+    throw precondition(`delta base version ${d.baseVersion} does not match held version ${t.version}`);
+  }
+
+  const rules = new Map(t.rules.map((r) => [keyOf(r), r]));
+  for (const k of d.removedRules) rules.delete(keyOf(k));
+  for (const r of d.upsertedRules) rules.set(keyOf(r), r);
+  const peers = new Map(t.peers.map((p) => [p.linkId, p]));
+  for (const id of d.removedPeers) peers.delete(id);
+  for (const p of d.upsertedPeers) peers.set(p.linkId, p);
+
+  const result = canonicalTable({
+    gatewayId: t.gatewayId,
+    nodeId: t.nodeId,
+    version: d.version,
+    epoch: d.epoch,
+    rules: [...rules.values()],
+    peers: [...peers.values()],
+  });
+  const hash = tableHash(result);
+  if (!d.tableHash || !bytesEqual(hash, d.tableHash)) {
+    throw precondition(`table hash after applying delta ${d.baseVersion}->${d.version} does not match; a snapshot is needed`);
+  }
+  return result;
+}

@@ -1,0 +1,117 @@
+// controller.yaml, validated at the edge into a frozen, typed object.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import { invalid, SwitchbackError } from '../common/errors.js';
+
+export interface ControllerConfig {
+  readonly dataDir: string;
+  /** Admin gRPC API (host:port). */
+  readonly adminListen: string;
+  /** Topology applied when the store is empty (the example one by default). */
+  readonly bootstrapTopology?: string;
+  /** Southbound gRPC listener for agents (host:port); none: no gRPC sessions. */
+  readonly southboundListen?: string;
+  /** Plain-text southbound gRPC, gateways named by their Hello: local tests only. */
+  readonly southboundInsecure?: boolean;
+  /** Southbound addresses written into enrollment bundles (default: the bound one). */
+  readonly southboundAdvertise?: readonly string[];
+  /** Extra DNS names / IPs for the controller's southbound certificate. */
+  readonly southboundNames?: readonly string[];
+  /** NATS server URLs: the NATS transport runs when given. */
+  readonly natsUrls?: readonly string[];
+}
+
+export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:7600';
+export const DEFAULT_SOUTHBOUND_ADDRESS = '127.0.0.1:7601';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const defaultConfig = (): ControllerConfig =>
+  Object.freeze({
+    dataDir: resolve('data'),
+    adminListen: DEFAULT_ADMIN_ADDRESS,
+    bootstrapTopology: resolve(repoRoot, 'examples', 'topology.yaml'),
+    southboundListen: DEFAULT_SOUTHBOUND_ADDRESS,
+  });
+
+const keys = {
+  data_dir: 'string',
+  admin_listen: 'string',
+  bootstrap_topology: 'string',
+  southbound_listen: 'string',
+  southbound_insecure: 'boolean',
+  southbound_advertise: 'list',
+  southbound_names: 'list',
+  nats_url: 'list',
+} as const;
+
+export function parseControllerConfig(text: string, source: string): ControllerConfig {
+  const doc = parseDocument(text);
+  if (doc.errors.length) throw invalid('config', doc.errors[0]!.message, { source });
+  const raw = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw invalid('config', 'must be a mapping', { source });
+  const base = dirname(resolve(source));
+  const out: Record<string, string> = {};
+  const lists: Record<string, string[]> = {};
+  let insecure = false;
+  for (const [k, v] of Object.entries(raw)) {
+    if (!(k in keys)) throw invalid(k, `unknown key (expected one of ${Object.keys(keys).join(', ')})`, { source });
+    const kind = keys[k as keyof typeof keys];
+    if (kind === 'boolean') {
+      if (typeof v !== 'boolean') throw invalid(k, 'must be true or false', { source });
+      insecure = v;
+    } else if (kind === 'list') {
+      // One string (comma-separated allowed) or a list of strings.
+      const items = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
+      if (!Array.isArray(items) || items.length === 0 || items.some((x) => typeof x !== 'string' || !x)) {
+        throw invalid(k, 'must be a non-empty string or a list of non-empty strings', { source });
+      }
+      lists[k] = items as string[];
+    } else {
+      if (typeof v !== 'string' || !v) throw invalid(k, 'must be a non-empty string', { source });
+      out[k] = v;
+    }
+  }
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const d = defaultConfig();
+  const cfg = {
+    dataDir: out.data_dir ? abs(out.data_dir) : d.dataDir,
+    adminListen: out.admin_listen ?? d.adminListen,
+    bootstrapTopology: out.bootstrap_topology ? abs(out.bootstrap_topology) : d.bootstrapTopology,
+    southboundListen: out.southbound_listen ?? d.southboundListen,
+    southboundInsecure: insecure,
+    southboundAdvertise: lists.southbound_advertise,
+    southboundNames: lists.southbound_names,
+    natsUrls: lists.nats_url,
+  };
+  checkAddress(cfg.adminListen, 'admin_listen');
+  checkAddress(cfg.southboundListen!, 'southbound_listen');
+  for (const a of cfg.southboundAdvertise ?? []) checkAddress(a, 'southbound_advertise');
+  for (const u of cfg.natsUrls ?? []) checkNatsUrl(u, 'nats_url');
+  return Object.freeze(cfg);
+}
+
+export function loadControllerConfig(path: string): ControllerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SwitchbackError('INVALID_ARGUMENT', `cannot read config ${path}: ${(err as Error).message}`, { field: 'config' });
+  }
+  return parseControllerConfig(text, path);
+}
+
+/** host:port with a port in range; IPv6 hosts in brackets. */
+export function checkAddress(addr: string, field: string): void {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(addr);
+  if (!m || Number(m[2]) > 65535) throw invalid(field, `'${addr}' is not host:port`);
+}
+
+/** nats://host:port (or tls://, or a bare host:port as nats.js accepts). */
+export function checkNatsUrl(url: string, field: string): void {
+  if (!/^((nats|tls|ws|wss):\/\/)?([^\s/@]+@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(url)) {
+    throw invalid(field, `'${url}' is not a NATS URL (nats://host:port)`);
+  }
+}

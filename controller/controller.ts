@@ -1,0 +1,362 @@
+// The controller service: the one place that changes the network's state.
+// Every change follows the same path: build the new model, validate it,
+// recompute routes (pure), keep only the tables whose content changed, and
+// commit model + tables + journal entry in one store transaction. Adapters
+// (admin API, southbound sessions) call in here and listen to its events.
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../common/clock.js';
+import { notFound, precondition, invalid } from '../common/errors.js';
+import { tableHash } from '../common/flow-table.js';
+import { AdminState, OperState, type FlowTable, type Gateway, type Link, type Prefix, type Site, type Topology } from '../common/model.js';
+import type { Route, TableState } from '../proto/gen/switchback/v1/admin.js';
+import { computeRoutingState, recomputeAfterLinkChange, ruleKey, type GatewayRoutes, type RoutingOptions, type RoutingState } from './routing/index.js';
+import { canonicalTopology } from './topology/topology-check.js';
+import { checkTopology, diffTopology, mergeOperational, withDefaults, type TopologyChange } from './topology/topology-diff.js';
+import { EventHub, type Listener } from './events.js';
+import type { JournalEntry, LinkKey, Store } from './store/store.js';
+
+export interface ControllerOptions {
+  store: Store;
+  clock: Clock;
+  routing?: RoutingOptions;
+}
+
+export interface ChangeResult {
+  changes: TopologyChange[];
+  /** Undefined when nothing changed (nothing is journaled then). */
+  entry?: JournalEntry;
+}
+
+export interface LinkReportInput {
+  gatewayId: string;
+  linkId: string;
+  state: OperState;
+  rttUs?: number;
+  lossPpm?: number;
+}
+
+export class Controller {
+  readonly store: Store;
+  private readonly clock: Clock;
+  private readonly routingOptions?: RoutingOptions;
+  private readonly hub = new EventHub();
+  /** The routing of the stored model (kept for incremental recomputes). */
+  private state: RoutingState | undefined;
+  private hashes: Map<string, Buffer> | undefined;
+
+  constructor(opts: ControllerOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock;
+    this.routingOptions = opts.routing;
+    // Tables must match the model even if the routing code changed since
+    // the last run (an upgrade): recompute once and commit what differs.
+    this.change('controller', 'routes.recompute', 'controller', `tables recomputed at start of epoch ${this.store.epoch}`, (t) => t);
+  }
+
+  get epoch(): number {
+    return this.store.epoch;
+  }
+
+  on(l: Listener): () => void {
+    return this.hub.on(l);
+  }
+
+  emit(e: Parameters<Listener>[0]): void {
+    this.hub.emit(e);
+  }
+
+  topology(): Topology {
+    return this.store.topology();
+  }
+
+  /** Makes the stored model exactly `desired` (operational state kept). */
+  applyTopology(desired: Topology, actor: string, dryRun = false): ChangeResult {
+    const current = this.store.topology();
+    const merged = mergeOperational(current, desired);
+    const changes = diffTopology(current, merged);
+    if (dryRun || changes.length === 0) {
+      checkTopology(merged);
+      return { changes };
+    }
+    const summary = `applied topology: ${changes.length} change${changes.length === 1 ? '' : 's'}`;
+    const entry = this.change(actor, 'topology.apply', 'topology', summary, () => merged);
+    return { changes, entry };
+  }
+
+  putSite(site: Site, actor: string): JournalEntry {
+    return this.upsert(actor, 'site', site.id, (t) => ({ ...t, sites: replaceById(t.sites, site) }));
+  }
+
+  deleteSite(id: string, actor: string): JournalEntry {
+    const t = this.store.topology();
+    if (!t.sites.some((s) => s.id === id)) throw notFound('site', id);
+    if (t.gateways.some((g) => g.siteId === id)) throw precondition(`site '${id}' still has gateways; delete them first`);
+    return this.change(actor, 'site.delete', id, `deleted site ${id}`, (m) => ({
+      ...m,
+      sites: m.sites.filter((s) => s.id !== id),
+      prefixes: m.prefixes.filter((p) => p.siteId !== id),
+    }));
+  }
+
+  putGateway(gw: Gateway, actor: string): JournalEntry {
+    return this.upsert(actor, 'gateway', gw.id, (m) => ({ ...m, gateways: replaceById(m.gateways, gw) }));
+  }
+
+  deleteGateway(id: string, actor: string): JournalEntry {
+    const t = this.store.topology();
+    if (!t.gateways.some((g) => g.id === id)) throw notFound('gateway', id);
+    if (t.links.some((l) => l.a === id || l.b === id)) throw precondition(`gateway '${id}' still has links; delete them first`);
+    return this.change(actor, 'gateway.delete', id, `deleted gateway ${id}`, (m) => ({ ...m, gateways: m.gateways.filter((g) => g.id !== id) }));
+  }
+
+  putLink(link: Link, actor: string): JournalEntry {
+    const t = this.store.topology();
+    const existing = t.links.find((l) => l.id === link.id);
+    // Operational state belongs to the agents' reports, not to the request.
+    const l: Link = {
+      ...link,
+      adminState: link.adminState || existing?.adminState || AdminState.UP,
+      operState: existing?.operState ?? OperState.UNSPECIFIED,
+      rttUs: existing?.rttUs ?? 0,
+      lossPpm: existing?.lossPpm ?? 0,
+      changedUnixMs: existing?.changedUnixMs ?? 0,
+    };
+    return this.upsert(actor, 'link', l.id, (m) => ({ ...m, links: replaceById(m.links, l) }));
+  }
+
+  deleteLink(id: string, actor: string): JournalEntry {
+    if (!this.store.topology().links.some((l) => l.id === id)) throw notFound('link', id);
+    return this.change(actor, 'link.delete', id, `deleted link ${id}`, (m) => ({ ...m, links: m.links.filter((l) => l.id !== id) }));
+  }
+
+  putPrefix(p: Prefix, actor: string): JournalEntry {
+    const same = (x: Prefix) => x.siteId === p.siteId && x.vrf === p.vrf && x.cidr === p.cidr;
+    return this.change(actor, 'prefix.put', `${p.siteId}:${p.vrf}:${p.cidr}`, `announced ${p.cidr} (vrf ${p.vrf}) from ${p.siteId}`, (m) => ({
+      ...m,
+      prefixes: [...m.prefixes.filter((x) => !same(x)), p],
+    }));
+  }
+
+  deletePrefix(p: Prefix, actor: string): JournalEntry {
+    const same = (x: Prefix) => x.siteId === p.siteId && x.vrf === p.vrf && x.cidr === p.cidr;
+    if (!this.store.topology().prefixes.some(same)) throw notFound('prefix', `${p.siteId}:${p.vrf}:${p.cidr}`);
+    return this.change(actor, 'prefix.delete', `${p.siteId}:${p.vrf}:${p.cidr}`, `withdrew ${p.cidr} (vrf ${p.vrf}) from ${p.siteId}`, (m) => ({
+      ...m,
+      prefixes: m.prefixes.filter((x) => !same(x)),
+    }));
+  }
+
+  drainLink(id: string, actor: string, reason = ''): JournalEntry {
+    const link = this.findLink(id);
+    if (link.adminState === AdminState.DRAINED) throw precondition(`link '${id}' is already drained`);
+    const why = reason ? ` (${reason})` : '';
+    return this.setLink(id, actor, 'link.drain', `drained link ${id}${why}`, { adminState: AdminState.DRAINED, changedUnixMs: this.clock.wallMs() });
+  }
+
+  undrainLink(id: string, actor: string): JournalEntry {
+    const link = this.findLink(id);
+    if (link.adminState !== AdminState.DRAINED) throw precondition(`link '${id}' is not drained`);
+    return this.setLink(id, actor, 'link.undrain', `undrained link ${id}`, { adminState: AdminState.UP, changedUnixMs: this.clock.wallMs() });
+  }
+
+  /**
+   * A gateway's view of one of its tunnels. A change of operational state is
+   * a journaled change that moves routes; RTT and loss are kept as figures.
+   */
+  reportLink(r: LinkReportInput): JournalEntry | undefined {
+    const link = this.findLink(r.linkId);
+    if (link.a !== r.gatewayId && link.b !== r.gatewayId) {
+      throw invalid('linkId', `gateway '${r.gatewayId}' is not an end of link '${r.linkId}'`);
+    }
+    const now = this.clock.wallMs();
+    if (r.rttUs !== undefined || r.lossPpm !== undefined) {
+      this.store.setLinkStats(r.linkId, { rttUs: r.rttUs ?? 0, lossPpm: r.lossPpm ?? 0, atMs: now });
+    }
+    if (r.state === OperState.UNSPECIFIED || r.state === link.operState) return undefined;
+    const word = r.state === OperState.DOWN ? 'down' : 'up';
+    return this.setLink(r.linkId, `agent:${r.gatewayId}`, 'link.oper', `link ${link.a}-${link.b} ${word}, reported by ${r.gatewayId}`, {
+      operState: r.state,
+      rttUs: r.rttUs ?? link.rttUs,
+      lossPpm: r.lossPpm ?? link.lossPpm,
+      changedUnixMs: now,
+    });
+  }
+
+  /** Primary and backup paths with costs for every rule of a gateway. */
+  routesOf(gatewayId: string): { version: number; routes: Route[] } {
+    const gr = this.currentRoutes().get(gatewayId);
+    const table = this.store.table(gatewayId);
+    if (!gr || !table) throw notFound('gateway', gatewayId);
+    const vrfNames = new Map(this.store.topology().vrfs.map((v) => [v.id, v.name]));
+    const routes = table.rules.map((rule) => {
+      const p = gr.paths.get(ruleKey(rule.vrf, rule.prefix));
+      return { rule, primaryPaths: p?.primary ?? [], backupPath: p?.backup, vrfName: vrfNames.get(rule.vrf) ?? String(rule.vrf) };
+    });
+    return { version: table.version, routes };
+  }
+
+  tableStates(): TableState[] {
+    const acks = this.store.acks();
+    return this.store.tables().map((t) => {
+      const a = acks.get(t.gatewayId);
+      return {
+        gatewayId: t.gatewayId,
+        version: t.version,
+        ackedVersion: a?.version ?? 0,
+        ackedUnixMs: a?.atMs ?? 0,
+        ruleCount: t.rules.length,
+      };
+    });
+  }
+
+  /** Records an agent's acknowledgement of a table version. */
+  recordAck(gatewayId: string, version: number, transport: string): void {
+    this.store.setAck(gatewayId, { version, atMs: this.clock.wallMs(), transport });
+    this.hub.emit({ type: 'ack', gatewayId, version, transport });
+  }
+
+  /**
+   * Journals an action that changes no model or table (a certificate
+   * issued or revoked), so the audit log holds it with its actor.
+   */
+  audit(actor: string, action: string, subject: string, summary: string): JournalEntry {
+    const entry = this.store.commit({ actor, action, subject, summary, atMs: this.clock.wallMs() });
+    this.hub.emit({ type: 'journal', entry });
+    return entry;
+  }
+
+  private findLink(id: string): Link {
+    const link = this.store.topology().links.find((l) => l.id === id);
+    if (!link) throw notFound('link', id);
+    return link;
+  }
+
+  private setLink(id: string, actor: string, action: string, summary: string, patch: Partial<Link>): JournalEntry {
+    return this.change(actor, action, id, summary, (m) => ({
+      ...m,
+      links: m.links.map((l) => (l.id === id ? { ...l, ...patch } : l)),
+    }));
+  }
+
+  private upsert(actor: string, kind: string, id: string, mutate: (t: Topology) => Topology): JournalEntry {
+    const exists = (this.store.topology() as unknown as Record<string, { id: string }[]>)[`${kind}s`].some((x) => x.id === id);
+    return this.change(actor, `${kind}.put`, id, `${exists ? 'updated' : 'created'} ${kind} ${id}`, mutate);
+  }
+
+  private currentRoutes(): ReadonlyMap<string, GatewayRoutes> {
+    return (this.state ??= computeRoutingState(this.store.topology(), this.routingOptions)).routes;
+  }
+
+  /**
+   * The one write path. `mutate` gets the current model and returns the new
+   * one; nothing is written when validation fails.
+   */
+  private change(
+    actor: string,
+    action: string,
+    subject: string,
+    summary: string,
+    mutate: (t: Topology) => Topology,
+  ): JournalEntry {
+    const before = canonicalTopology(this.store.topology());
+    // Defaults fill what an admin request may leave out (node id, admin
+    // state, MTU); the check returns the canonical, frozen model or throws.
+    const next = checkTopology(withDefaults(mutate(before), before));
+    const modelChanged = JSON.stringify(next) !== JSON.stringify(before);
+
+    const keys = this.store.linkKeys();
+    const newKeys = new Map<string, LinkKey>();
+    for (const l of next.links) {
+      if (!keys.has(l.id)) {
+        const k = { key: randomBytes(32), keyId: 1, createdMs: this.clock.wallMs() };
+        keys.set(l.id, k);
+        newKeys.set(l.id, k);
+      }
+    }
+    const linkIds = new Set(next.links.map((l) => l.id));
+    const removedKeys = [...keys.keys()].filter((id) => !linkIds.has(id));
+
+    // Incremental when only links changed (routing decides), and only the
+    // tables routing reports as changed are rebuilt and hashed: one link
+    // change at 1,000 gateways touches a handful of tables, not all.
+    const state = this.state ? recomputeAfterLinkChange(this.state, next, undefined, this.routingOptions) : computeRoutingState(next, this.routingOptions);
+    const routes = state.routes;
+    const candidates = new Set(this.state ? state.changedGateways : routes.keys());
+    for (const id of newKeys.keys()) {
+      const l = next.links.find((x) => x.id === id)!;
+      candidates.add(l.a).add(l.b);
+    }
+    const changedTables = new Map<string, FlowTable>();
+    const newHashes = new Map<string, Buffer>();
+    for (const gw of candidates) {
+      const r = routes.get(gw);
+      if (!r) continue;
+      const content: FlowTable = {
+        gatewayId: gw,
+        nodeId: r.nodeId,
+        version: 0,
+        epoch: 0,
+        rules: r.rules,
+        peers: r.peers.map((p) => withKey(p, keys.get(p.linkId))),
+      };
+      const hash = tableHash(content);
+      if (!this.storedHash(gw)?.equals(hash)) {
+        changedTables.set(gw, content);
+        newHashes.set(gw, hash);
+      }
+    }
+    const removedTables = [...this.hashesOfStored().keys()].filter((gw) => !routes.has(gw));
+
+    const nothing = !modelChanged && changedTables.size === 0 && removedTables.length === 0 && newKeys.size === 0 && removedKeys.length === 0;
+    if (nothing) {
+      // A request that changes nothing is not journaled: the journal is the
+      // history of the network, not of requests.
+      this.state = state;
+      return this.store.journal(this.store.lastSeq() - 1, 1)[0] ?? { seq: 0, atUnixMs: 0, actor, action, subject, summary, tables: [] };
+    }
+    const entry = this.store.commit({
+      actor,
+      action,
+      subject,
+      summary,
+      atMs: this.clock.wallMs(),
+      topology: modelChanged ? next : undefined,
+      tables: changedTables,
+      removedTables,
+      keys: newKeys,
+      removedKeys,
+    });
+    this.state = state;
+    for (const [gw, h] of newHashes) this.hashes!.set(gw, h);
+    for (const gw of removedTables) this.hashes!.delete(gw);
+    this.hub.emit({ type: 'journal', entry });
+    return entry;
+  }
+
+  /** Content hashes of the stored tables, read once from the store and kept in step with commits. */
+  private hashesOfStored(): Map<string, Buffer> {
+    if (!this.hashes) this.hashes = new Map(this.store.tables().map((t) => [t.gatewayId, tableHash(t)]));
+    return this.hashes;
+  }
+
+  private storedHash(gatewayId: string): Buffer | undefined {
+    return this.hashesOfStored().get(gatewayId);
+  }
+}
+
+function withKey<P extends { linkId: string }>(p: P, k: LinkKey | undefined): P {
+  if (!k) return p;
+  return {
+    ...p,
+    key: k.key,
+    keyId: k.keyId,
+    previousKey: k.previousKey ?? Buffer.alloc(0),
+    previousKeyId: k.previousKeyId ?? 0,
+  };
+}
+
+function replaceById<T extends { id: string }>(items: readonly T[], item: T): T[] {
+  const out = items.filter((x) => x.id !== item.id);
+  out.push(item);
+  return out;
+}

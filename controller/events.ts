@@ -1,0 +1,32 @@
+// What the controller service tells its adapters (southbound sessions, the
+// admin stream, metrics): a union tagged by `type`, as nats.js does.
+import type { JournalEntry } from './store/store.js';
+
+export type ControllerEvent =
+  /** A committed change; `entry.tables` lists the gateways whose table moved. */
+  | { type: 'journal'; entry: JournalEntry }
+  /** A gateway acknowledged a table version. */
+  | { type: 'ack'; gatewayId: string; version: number; transport: string }
+  /** A gateway's certificate or access was revoked: close its session. */
+  | { type: 'revoked'; gatewayId: string };
+
+export type Listener = (e: ControllerEvent) => void;
+
+export class EventHub {
+  private readonly listeners = new Set<Listener>();
+
+  on(l: Listener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  emit(e: ControllerEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        // A failing listener (a dead stream) must not stop the others.
+      }
+    }
+  }
+}

@@ -1,0 +1,240 @@
+// The southbound session over NATS: Hello by request/reply on
+// sb.<gw>.hello, pushes on sb.<gw>.ctl, acks and reports on sb.<gw>.rpt,
+// and a heartbeat with the controller epoch on sb.beat. The server's
+// per-gateway permissions (switchback ctl nats-config) make the subject the
+// gateway's identity. Every gateway's latest table is also kept in the
+// JetStream KV bucket sb-tables, so that an agent starting while the
+// controller is down still finds its newest table.
+import { connect, nkeyAuthenticator, type KV, type Msg, type NatsConnection } from 'nats';
+import type { Clock } from '../../common/clock.js';
+import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
+import { tableHash } from '../../common/flow-table.js';
+import { createLogger } from '../../common/log.js';
+import { SessionRequest, SessionResponse, TableSnapshot } from '../../proto/gen/switchback/v1/session.js';
+import type { Store } from '../store/store.js';
+import { BEAT_SUBJECT, HELLO_WILDCARD, REPORT_WILDCARD, TABLES_BUCKET, gatewayOfSubject, subjects } from './nats-subjects.js';
+import type { SessionCore, SessionSink } from './session-core.js';
+
+const log = createLogger('southbound');
+
+export interface NatsSouthboundOptions {
+  servers: string | string[];
+  /** The controller's NKey seed (from the CA material); none for a server without authorization. */
+  nkeySeed?: string;
+  beatMs?: number;
+  /** KV bucket replicas (3 in a JetStream cluster). */
+  kvReplicas?: number;
+  clock: Clock;
+}
+
+export interface NatsSouthbound {
+  readonly servers: string[];
+  close(): Promise<void>;
+}
+
+const encode = (m: SessionResponse) => SessionResponse.encode(m).finish();
+const refusal = (epoch: number, e: SwitchbackError): SessionResponse => ({ epoch, body: { $case: 'refusal', refusal: { code: e.code, message: e.message } } });
+
+export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 'table' | 'tables'>, opts: NatsSouthboundOptions): Promise<NatsSouthbound> {
+  const servers = Array.isArray(opts.servers) ? opts.servers : [opts.servers];
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers,
+      name: 'switchback-controller',
+      maxReconnectAttempts: -1,
+      ...(opts.nkeySeed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.nkeySeed)) } : {}),
+    });
+  } catch (err) {
+    throw new SwitchbackError('UNAVAILABLE', `cannot connect to NATS ${servers.join(',')}: ${(err as Error).message}`, { cause: err });
+  }
+  let kv: KV;
+  try {
+    kv = await nc.jetstream().views.kv(TABLES_BUCKET, { history: 1, allow_direct: true, replicas: opts.kvReplicas ?? 1 });
+  } catch (err) {
+    await nc.close();
+    throw new SwitchbackError('UNAVAILABLE', `cannot open the JetStream KV bucket ${TABLES_BUCKET} (is JetStream enabled?): ${(err as Error).message}`, { cause: err });
+  }
+
+  const kvWriter = new KvWriter(kv, store);
+  const offJournal = core.ctl.on((e) => {
+    if (e.type === 'journal') for (const t of e.entry.tables) kvWriter.changed(t.gatewayId);
+  });
+  await kvWriter.syncAll();
+
+  const sinks = new Map<string, SessionSink>();
+  const sinkOf = (gw: string): SessionSink => {
+    let s = sinks.get(gw);
+    if (!s) {
+      const subject = subjects(gw).control;
+      s = {
+        transport: 'nats',
+        send: (m) => {
+          publish(nc, subject, encode(m));
+          // NATS has no per-subscriber backpressure; the session's one
+          // unacknowledged push per gateway is the bound.
+          return true;
+        },
+        close: (err) => publish(nc, subject, encode(refusal(core.epoch, err))),
+      };
+      sinks.set(gw, s);
+    }
+    return s;
+  };
+
+  const helloSub = nc.subscribe(HELLO_WILDCARD, { callback: (err, msg) => !err && onHello(msg) });
+  const reportSub = nc.subscribe(REPORT_WILDCARD, { callback: (err, msg) => !err && onReport(msg) });
+  /** Gateways told "no session, say Hello" recently: at most once a second each. */
+  const nudged = new Map<string, number>();
+
+  function onHello(msg: Msg): void {
+    const gw = gatewayOfSubject(msg.subject);
+    const answer = (m: SessionResponse) => {
+      if (msg.reply) msg.respond(encode(m));
+      return true;
+    };
+    let req: SessionRequest;
+    try {
+      if (!gw) throw invalid('subject', `'${msg.subject}' does not name a gateway`);
+      req = decode(msg.data);
+      if (req.body?.$case !== 'hello') throw invalid('body', 'a Hello request must hold a Hello');
+    } catch (err) {
+      core.refused(gw ?? '?', 'nats', 'hello', err);
+      answer(refusal(core.epoch, asSwitchbackError(err)));
+      return;
+    }
+    try {
+      core.open(req.body.hello, gw, sinkOf(gw), answer);
+    } catch (err) {
+      // core.open logged and counted the refusal.
+      answer(refusal(core.epoch, asSwitchbackError(err)));
+    }
+  }
+
+  function onReport(msg: Msg): void {
+    const gw = gatewayOfSubject(msg.subject);
+    if (!gw) return;
+    let req: SessionRequest;
+    try {
+      req = decode(msg.data);
+    } catch (err) {
+      return core.refused(gw, 'nats', 'message', err);
+    }
+    const s = core.session(gw);
+    if (!s || s.transport !== 'nats') {
+      // A controller restart forgot the session: ask the agent to say Hello.
+      const now = opts.clock.now();
+      if ((nudged.get(gw) ?? -Infinity) + 1000 <= now) {
+        nudged.set(gw, now);
+        sinkOf(gw).close(new SwitchbackError('UNAVAILABLE', 'no session with this controller; say Hello'));
+      }
+      return;
+    }
+    s.receive(req);
+  }
+
+  const beat = () => publish(nc, BEAT_SUBJECT, encode({ epoch: core.epoch, body: undefined }));
+  beat();
+  const beatTimer = setInterval(beat, opts.beatMs ?? 2_000);
+  beatTimer.unref();
+  (async () => {
+    for await (const st of nc.status()) {
+      if (st.type === 'reconnect') {
+        log.info('NATS reconnected', { server: String(st.data) });
+        beat();
+      } else if (st.type === 'disconnect') log.warn('NATS disconnected', { server: String(st.data) });
+    }
+  })().catch(() => undefined);
+  log.info('southbound NATS ready', { servers: servers.join(','), bucket: TABLES_BUCKET });
+
+  return {
+    servers,
+    close: async () => {
+      clearInterval(beatTimer);
+      offJournal();
+      helloSub.unsubscribe();
+      reportSub.unsubscribe();
+      await kvWriter.idle();
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+function decode(data: Uint8Array): SessionRequest {
+  try {
+    return SessionRequest.decode(data);
+  } catch (err) {
+    throw invalid('message', `corrupt SessionRequest: ${(err as Error).message} (${data.length} bytes)`);
+  }
+}
+
+function publish(nc: NatsConnection, subject: string, data: Uint8Array): void {
+  try {
+    nc.publish(subject, data);
+  } catch (err) {
+    // Closed connection or a payload over the server's max_payload.
+    log.error('NATS publish failed', { subject, bytes: data.length, reason: (err as Error).message });
+  }
+}
+
+/**
+ * Keeps the KV bucket at every gateway's newest table: at most one put in
+ * flight per gateway; changes meanwhile only mark it dirty, and the next
+ * put writes whatever is newest then.
+ */
+class KvWriter {
+  private readonly busy = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private pending = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly kv: KV,
+    private readonly store: Pick<Store, 'table' | 'tables'>,
+  ) {}
+
+  /** Writes the tables the bucket lacks or holds older versions of. */
+  async syncAll(): Promise<void> {
+    const tables = this.store.tables();
+    const queue = [...tables];
+    const worker = async () => {
+      for (let t = queue.shift(); t; t = queue.shift()) {
+        const key = subjects(t.gatewayId).kvKey;
+        try {
+          const e = await this.kv.get(key);
+          if (e && TableSnapshot.decode(e.value).table?.version === t.version) continue;
+        } catch {
+          // Unreadable entry: overwrite it.
+        }
+        this.changed(t.gatewayId);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    await this.idle();
+  }
+
+  changed(gatewayId: string): void {
+    if (this.busy.has(gatewayId)) {
+      this.dirty.add(gatewayId);
+      return;
+    }
+    const t = this.store.table(gatewayId);
+    if (!t) return;
+    this.busy.add(gatewayId);
+    this.pending++;
+    const bytes = TableSnapshot.encode({ table: t, tableHash: tableHash(t) }).finish();
+    this.kv
+      .put(subjects(gatewayId).kvKey, bytes)
+      .catch((err) => log.error('KV put failed', { gateway: gatewayId, bytes: bytes.length, reason: (err as Error).message }))
+      .finally(() => {
+        this.busy.delete(gatewayId);
+        this.pending--;
+        if (this.dirty.delete(gatewayId)) this.changed(gatewayId);
+        if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+      });
+  }
+
+  idle(): Promise<void> {
+    return this.pending === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+}

@@ -1,0 +1,389 @@
+// The southbound session, whatever carries it: a transport authenticates the
+// peer, decodes messages and hands them here; this decides what each
+// gateway is sent. Per gateway it keeps what the agent is known to hold
+// (proved by a Hello or an Ack), at most one unacknowledged table push, and
+// a "dirty" bit for changes that arrive meanwhile, so a slow agent costs one
+// pending flag, never a queue: the next push is the newest table, as a delta
+// from the version the agent acknowledged.
+import type { Clock, TimerHandle } from '../../common/clock.js';
+import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
+import { diffTables, tableHash } from '../../common/flow-table.js';
+import { createLogger } from '../../common/log.js';
+import { OperState, type FlowTable } from '../../common/model.js';
+import type { Ack, Counter, Hello, LinkReport, SessionRequest, SessionResponse } from '../../proto/gen/switchback/v1/session.js';
+import type { LinkReportInput } from '../controller.js';
+import type { Listener } from '../events.js';
+import type { Store } from '../store/store.js';
+import { ID_PATTERN } from '../topology/topology-check.js';
+
+const log = createLogger('southbound');
+
+/** What the session needs of the controller (the Controller class fits). */
+export interface SessionController {
+  readonly epoch: number;
+  readonly store: Pick<Store, 'table' | 'tableAt'>;
+  on(l: Listener): () => void;
+  recordAck(gatewayId: string, version: number, transport: string): void;
+  reportLink(r: LinkReportInput): unknown;
+}
+
+/** One agent's connection as its transport presents it. */
+export interface SessionSink {
+  readonly transport: string;
+  /** Sends one message; false means "buffered, wait": call `writable()` when the transport drains. */
+  send(m: SessionResponse): boolean;
+  /** Ends the session with a reason the agent is told (gRPC status, NATS Refusal). */
+  close(err: SwitchbackError): void;
+}
+
+export interface SessionCoreOptions {
+  clock: Clock;
+  /** Revoked gateways are refused (their open sessions end on the 'revoked' event). */
+  isRevoked?: (gatewayId: string) => boolean;
+  /** A push not acknowledged in this time is sent again (then with doubling waits, up to a minute). */
+  ackTimeoutMs?: number;
+}
+
+export interface SessionStats {
+  hellos: number;
+  refused: number;
+  snapshots: number;
+  deltas: number;
+  inSync: number;
+  acks: number;
+  linkReports: number;
+}
+
+const MAX_COUNTERS = 10_000;
+const MAX_ACK_BACKOFF_MS = 60_000;
+
+export class SessionCore {
+  readonly stats: SessionStats = { hellos: 0, refused: 0, snapshots: 0, deltas: 0, inSync: 0, acks: 0, linkReports: 0 };
+  private readonly live = new Map<string, AgentSession>();
+  private readonly seen = new Map<string, { atMs: number; transport: string }>();
+  private readonly counters = new Map<string, Counter[]>();
+  /** Decoded current tables; a journal entry naming a gateway drops its entry. */
+  private readonly current = new Map<string, FlowTable>();
+  private readonly off: () => void;
+
+  constructor(
+    readonly ctl: SessionController,
+    readonly opts: SessionCoreOptions,
+  ) {
+    this.off = ctl.on((e) => {
+      if (e.type === 'journal') {
+        for (const t of e.entry.tables) {
+          this.current.delete(t.gatewayId);
+          this.live.get(t.gatewayId)?.tableChanged();
+        }
+      } else if (e.type === 'revoked') {
+        this.live.get(e.gatewayId)?.close(new SwitchbackError('PERMISSION_DENIED', `gateway '${e.gatewayId}' was revoked`));
+      }
+    });
+  }
+
+  get epoch(): number {
+    return this.ctl.epoch;
+  }
+
+  /**
+   * Checks a Hello and opens the gateway's session (a newer session of the
+   * same gateway replaces the older one). `identity` is the gateway the
+   * transport authenticated, if it did. The answer (InSync, delta or
+   * snapshot) goes out through `reply`, by default the sink. Throws the
+   * refusal as a SwitchbackError; nothing is stored then.
+   */
+  open(hello: Hello, identity: string | undefined, sink: SessionSink, reply: (m: SessionResponse) => boolean = (m) => sink.send(m)): AgentSession {
+    const gw = hello.gatewayId;
+    try {
+      if (!ID_PATTERN.test(gw)) throw invalid('hello.gatewayId', `'${gw}' is not a gateway id`);
+      if (identity !== undefined && identity !== gw) {
+        throw new SwitchbackError('PERMISSION_DENIED', `credentials are for gateway '${identity}', Hello claims '${gw}'`);
+      }
+      if (this.opts.isRevoked?.(gw)) throw new SwitchbackError('PERMISSION_DENIED', `gateway '${gw}' is revoked`);
+      if (!this.tableOf(gw)) throw new SwitchbackError('NOT_FOUND', `unknown gateway '${gw}'`);
+    } catch (err) {
+      this.refused(gw || '?', sink.transport, 'hello', err);
+      throw err;
+    }
+    this.stats.hellos++;
+    const prev = this.live.get(gw);
+    const s = new AgentSession(this, gw, sink);
+    this.live.set(gw, s);
+    if (prev) prev.close(new SwitchbackError('UNAVAILABLE', `superseded by a newer session of gateway '${gw}'`));
+    this.touch(gw, sink.transport);
+    log.debug('session open', { gateway: gw, transport: sink.transport, held: hello.heldVersion });
+    s.start(hello, reply);
+    return s;
+  }
+
+  session(gatewayId: string): AgentSession | undefined {
+    return this.live.get(gatewayId);
+  }
+
+  sessions(): AgentSession[] {
+    return [...this.live.values()];
+  }
+
+  lastSeen(gatewayId: string): { atMs: number; transport: string } | undefined {
+    return this.seen.get(gatewayId);
+  }
+
+  latestCounters(gatewayId: string): Counter[] | undefined {
+    return this.counters.get(gatewayId);
+  }
+
+  /** Ends every session (the controller is stopping) and stops listening. */
+  close(): void {
+    this.off();
+    for (const s of [...this.live.values()]) s.close(new SwitchbackError('UNAVAILABLE', 'controller is shutting down'));
+  }
+
+  /** Logs and counts a refused message; the caller decides whether the session ends. */
+  refused(gatewayId: string, transport: string, what: string, err: unknown): void {
+    this.stats.refused++;
+    const e = asSwitchbackError(err);
+    log.warn(`refused ${what}`, { gateway: gatewayId, transport, code: e.code, reason: e.message });
+  }
+
+  /** @internal */
+  tableOf(gw: string): FlowTable | undefined {
+    let t = this.current.get(gw);
+    if (!t) {
+      t = this.ctl.store.table(gw);
+      if (t) this.current.set(gw, t);
+    }
+    return t;
+  }
+
+  /** @internal */
+  touch(gw: string, transport: string): void {
+    this.seen.set(gw, { atMs: this.opts.clock.wallMs(), transport });
+  }
+
+  /** @internal */
+  forget(s: AgentSession): void {
+    if (this.live.get(s.gatewayId) === s) this.live.delete(s.gatewayId);
+  }
+
+  /** @internal */
+  setCounters(gw: string, c: Counter[]): void {
+    this.counters.set(gw, c);
+  }
+}
+
+interface Held {
+  version: number;
+}
+
+export class AgentSession {
+  /** The version the agent proved it holds (Hello match or Ack), if any. */
+  private held: Held | undefined;
+  /** Version pushed and not yet acknowledged. */
+  private inflight: number | undefined;
+  private dirty = false;
+  private blocked = false;
+  private closed = false;
+  private ackTimer: TimerHandle | undefined;
+  private ackWaitMs: number;
+
+  constructor(
+    private readonly core: SessionCore,
+    readonly gatewayId: string,
+    private readonly sink: SessionSink,
+  ) {
+    this.ackWaitMs = core.opts.ackTimeoutMs ?? 5_000;
+  }
+
+  get transport(): string {
+    return this.sink.transport;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The version the agent acknowledged or proved it holds. */
+  get heldVersion(): number {
+    return this.held?.version ?? 0;
+  }
+
+  /** @internal Answers the Hello. */
+  start(hello: Hello, reply: (m: SessionResponse) => boolean): void {
+    const cur = this.core.tableOf(this.gatewayId)!;
+    const kept = hello.heldVersion === cur.version ? cur : hello.heldVersion > 0 ? this.core.ctl.store.tableAt(this.gatewayId, hello.heldVersion) : undefined;
+    if (kept && hello.tableHash.length > 0 && tableHash(kept).equals(hello.tableHash)) this.held = { version: kept.version };
+    if (hello.heldEpoch > this.core.epoch) {
+      log.warn('agent holds a table from a newer controller epoch: it will refuse this controller', { gateway: this.gatewayId, agentEpoch: hello.heldEpoch, epoch: this.core.epoch });
+    }
+    if (this.held?.version === cur.version) {
+      this.core.stats.inSync++;
+      this.core.ctl.recordAck(this.gatewayId, cur.version, this.transport);
+      if (!reply({ epoch: this.core.epoch, body: { $case: 'inSync', inSync: { version: cur.version } } })) this.blocked = true;
+      return;
+    }
+    this.push(cur, reply);
+  }
+
+  /** A decoded message from the agent, after its Hello. */
+  receive(req: SessionRequest): void {
+    if (this.closed) return;
+    this.core.touch(this.gatewayId, this.transport);
+    this.resetAckBackoff();
+    const body = req.body;
+    try {
+      switch (body?.$case) {
+        case 'ack':
+          return this.ack(body.ack);
+        case 'snapshotRequest':
+          this.checkSender(body.snapshotRequest.gatewayId);
+          log.info('agent asks for a snapshot', { gateway: this.gatewayId, reason: body.snapshotRequest.reason });
+          this.held = undefined;
+          this.inflight = undefined;
+          this.clearAckTimer();
+          this.dirty = true;
+          return this.pump();
+        case 'linkReport':
+          return this.linkReport(body.linkReport);
+        case 'counters':
+          this.checkSender(body.counters.gatewayId);
+          if (body.counters.counters.length > MAX_COUNTERS) throw invalid('counters', `more than ${MAX_COUNTERS} counters in one message`);
+          this.core.setCounters(this.gatewayId, body.counters.counters);
+          return;
+        case 'hello':
+          throw new SwitchbackError('FAILED_PRECONDITION', 'a second Hello on an open session');
+        default:
+          throw invalid('body', 'empty session message');
+      }
+    } catch (err) {
+      this.core.refused(this.gatewayId, this.transport, body?.$case ?? 'message', err);
+    }
+  }
+
+  /** The transport can take messages again. */
+  writable(): void {
+    this.blocked = false;
+    this.pump();
+  }
+
+  /** The transport ended (peer gone); nothing is sent. */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearAckTimer();
+    this.core.forget(this);
+    log.debug('session ended', { gateway: this.gatewayId, transport: this.transport });
+  }
+
+  /** Ends the session, telling the agent why. */
+  close(err: SwitchbackError): void {
+    if (this.closed) return;
+    this.end();
+    log.info('session closed', { gateway: this.gatewayId, transport: this.transport, code: err.code, reason: err.message });
+    try {
+      this.sink.close(err);
+    } catch {
+      // The transport is already gone.
+    }
+  }
+
+  /** @internal The gateway's table moved. */
+  tableChanged(): void {
+    this.dirty = true;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.closed || this.blocked || this.inflight !== undefined || !this.dirty) return;
+    this.dirty = false;
+    const cur = this.core.tableOf(this.gatewayId);
+    if (!cur) return this.close(new SwitchbackError('NOT_FOUND', `gateway '${this.gatewayId}' no longer exists`));
+    if (this.held?.version === cur.version) return;
+    this.push(cur, (m) => this.sink.send(m));
+  }
+
+  /** Sends `cur` as a delta from the held version when that is still kept, else as a snapshot. */
+  private push(cur: FlowTable, send: (m: SessionResponse) => boolean): void {
+    const epoch = this.core.epoch;
+    let m: SessionResponse | undefined;
+    const base = this.held ? this.core.ctl.store.tableAt(this.gatewayId, this.held.version) : undefined;
+    if (base) {
+      try {
+        m = { epoch, body: { $case: 'delta', delta: diffTables(base, cur) } };
+        this.core.stats.deltas++;
+      } catch {
+        // Node id changed: only a snapshot can say that.
+      }
+    }
+    if (!m) {
+      m = { epoch, body: { $case: 'snapshot', snapshot: { table: cur, tableHash: tableHash(cur) } } };
+      this.core.stats.snapshots++;
+    }
+    this.inflight = cur.version;
+    this.armAckTimer();
+    if (!send(m)) this.blocked = true;
+  }
+
+  private ack(a: Ack): void {
+    this.checkSender(a.gatewayId);
+    const cur = this.core.tableOf(this.gatewayId)!;
+    const t = a.version === cur.version ? cur : this.core.ctl.store.tableAt(this.gatewayId, a.version);
+    if (!t) {
+      throw new SwitchbackError(
+        a.version > cur.version ? 'INVALID_ARGUMENT' : 'FAILED_PRECONDITION',
+        a.version > cur.version ? `ack for version ${a.version}, which was never issued (current ${cur.version})` : `ack for version ${a.version}, which is no longer kept`,
+      );
+    }
+    if (!tableHash(t).equals(a.tableHash)) throw invalid('ack.tableHash', `does not match version ${a.version}`);
+    this.core.stats.acks++;
+    // A late ack of an older version (reordered, or repeated) moves nothing back.
+    if (this.held && a.version < this.held.version) return;
+    this.core.ctl.recordAck(this.gatewayId, a.version, this.transport);
+    this.held = { version: a.version };
+    if (this.inflight !== undefined && a.version >= this.inflight) {
+      this.inflight = undefined;
+      this.clearAckTimer();
+    }
+    this.pump();
+  }
+
+  private linkReport(r: LinkReport): void {
+    this.checkSender(r.gatewayId);
+    if (r.state !== OperState.UNSPECIFIED && r.state !== OperState.UP && r.state !== OperState.DOWN) {
+      throw invalid('linkReport.state', `unknown state ${r.state}`);
+    }
+    this.core.stats.linkReports++;
+    this.core.ctl.reportLink({ gatewayId: this.gatewayId, linkId: r.linkId, state: r.state, rttUs: r.rttUs, lossPpm: r.lossPpm });
+  }
+
+  private checkSender(gatewayId: string): void {
+    if (gatewayId && gatewayId !== this.gatewayId) {
+      throw new SwitchbackError('PERMISSION_DENIED', `message names gateway '${gatewayId}' on the session of '${this.gatewayId}'`);
+    }
+  }
+
+  private armAckTimer(): void {
+    this.clearAckTimer();
+    this.ackTimer = this.core.opts.clock.setTimeout(() => {
+      this.ackTimer = undefined;
+      if (this.closed || this.inflight === undefined) return;
+      // Lost push or lost ack (NATS delivers at most once): send the newest
+      // table again from the acknowledged base; an agent that did apply it
+      // just acknowledges again.
+      log.debug('push not acknowledged; sending again', { gateway: this.gatewayId, version: this.inflight, waitedMs: this.ackWaitMs });
+      this.inflight = undefined;
+      this.ackWaitMs = Math.min(this.ackWaitMs * 2, MAX_ACK_BACKOFF_MS);
+      this.dirty = true;
+      this.pump();
+    }, this.ackWaitMs);
+  }
+
+  private clearAckTimer(): void {
+    if (this.ackTimer) this.core.opts.clock.clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+  }
+
+  private resetAckBackoff(): void {
+    this.ackWaitMs = this.core.opts.ackTimeoutMs ?? 5_000;
+  }
+}

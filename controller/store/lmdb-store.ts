@@ -1,0 +1,255 @@
+// The LMDB implementation of the store: one environment, named databases,
+// synchronous transactions for every multi-key change (lmdb-js style), and
+// compound array keys ([gateway, version]) for range scans over history.
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { mkdirSync } from 'node:fs';
+import { SwitchbackError } from '../../common/errors.js';
+import { FlowTable, type Gateway, type Link, type Prefix, type Site, type Topology, type Vrf } from '../../common/model.js';
+import { JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
+import type { AckState, CaMaterial, CaStore, Commit, Enrollment, LinkKey, LinkStats, Store } from './store.js';
+
+/** Versions kept per gateway so that a reconnecting agent gets a delta. */
+const HISTORY_PER_GATEWAY = 32;
+
+export interface LmdbStoreOptions {
+  path: string;
+  /** Fixed map size in bytes (default: lmdb-js grows the map as needed). */
+  mapSize?: number;
+}
+
+type Kind = 'vrfs' | 'sites' | 'gateways' | 'links' | 'prefixes';
+
+export class LmdbStore implements Store, CaStore {
+  readonly epoch: number;
+  private readonly env: RootDatabase;
+  private readonly meta: Database<number, string>;
+  private readonly model: Record<Kind, Database<any, any>>;
+  private readonly tablesDb: Database<Buffer, string>;
+  private readonly historyDb: Database<Buffer, [string, number]>;
+  private readonly journalDb: Database<Buffer, number>;
+  private readonly keysDb: Database<LinkKey, string>;
+  private readonly acksDb: Database<AckState, string>;
+  private readonly statsDb: Database<LinkStats, string>;
+  private readonly caDb: Database<CaMaterial, string>;
+  private readonly enrollmentsDb: Database<Enrollment, string>;
+  private cachedTopology: Topology | undefined;
+
+  constructor(opts: LmdbStoreOptions) {
+    mkdirSync(opts.path, { recursive: true });
+    this.env = open({ path: opts.path, maxDbs: 16, ...(opts.mapSize ? { mapSize: opts.mapSize } : {}) });
+    this.meta = this.env.openDB({ name: 'meta' });
+    this.model = {
+      vrfs: this.env.openDB({ name: 'vrfs' }),
+      sites: this.env.openDB({ name: 'sites' }),
+      gateways: this.env.openDB({ name: 'gateways' }),
+      links: this.env.openDB({ name: 'links' }),
+      prefixes: this.env.openDB({ name: 'prefixes' }),
+    };
+    this.tablesDb = this.env.openDB({ name: 'tables', encoding: 'binary' });
+    this.historyDb = this.env.openDB({ name: 'table-history', encoding: 'binary' });
+    this.journalDb = this.env.openDB({ name: 'journal', encoding: 'binary' });
+    this.keysDb = this.env.openDB({ name: 'link-keys' });
+    this.acksDb = this.env.openDB({ name: 'acks' });
+    this.statsDb = this.env.openDB({ name: 'link-stats' });
+    this.caDb = this.env.openDB({ name: 'ca' });
+    this.enrollmentsDb = this.env.openDB({ name: 'enrollments' });
+    // A new epoch per run: agents refuse anything older, so a controller
+    // restored from an old backup cannot roll gateways back.
+    this.epoch = this.guard(() =>
+      this.env.transactionSync(() => {
+        const next = (this.meta.get('epoch') ?? 0) + 1;
+        this.meta.put('epoch', next);
+        return next;
+      }),
+    );
+  }
+
+  topology(): Topology {
+    if (!this.cachedTopology) {
+      const all = <T>(kind: Kind): T[] => [...this.model[kind].getRange()].map((e) => e.value as T);
+      this.cachedTopology = deepFreeze({
+        vrfs: all<Vrf>('vrfs'),
+        sites: all<Site>('sites'),
+        gateways: all<Gateway>('gateways'),
+        links: all<Link>('links'),
+        prefixes: all<Prefix>('prefixes'),
+      });
+    }
+    return this.cachedTopology;
+  }
+
+  table(gatewayId: string): FlowTable | undefined {
+    const b = this.tablesDb.get(gatewayId);
+    return b ? FlowTable.decode(b) : undefined;
+  }
+
+  tableAt(gatewayId: string, version: number): FlowTable | undefined {
+    const b = this.historyDb.get([gatewayId, version]);
+    return b ? FlowTable.decode(b) : undefined;
+  }
+
+  tables(): FlowTable[] {
+    return [...this.tablesDb.getRange()].map((e) => FlowTable.decode(e.value));
+  }
+
+  linkKeys(): Map<string, LinkKey> {
+    return new Map([...this.keysDb.getRange()].map((e) => [e.key, e.value]));
+  }
+
+  ack(gatewayId: string): AckState | undefined {
+    return this.acksDb.get(gatewayId);
+  }
+
+  acks(): Map<string, AckState> {
+    return new Map([...this.acksDb.getRange()].map((e) => [e.key, e.value]));
+  }
+
+  setAck(gatewayId: string, ack: AckState): void {
+    // Acks arrive in bursts from many agents; the asynchronous put batches
+    // them into few commits. Losing the last ack in a crash is harmless: the
+    // agent says Hello with its version when it reconnects.
+    this.guard(() => this.acksDb.put(gatewayId, ack));
+  }
+
+  linkStats(): Map<string, LinkStats> {
+    return new Map([...this.statsDb.getRange()].map((e) => [e.key, e.value]));
+  }
+
+  setLinkStats(linkId: string, stats: LinkStats): void {
+    this.guard(() => this.statsDb.put(linkId, stats));
+  }
+
+  lastSeq(): number {
+    return this.meta.get('lastSeq') ?? 0;
+  }
+
+  journal(afterSeq: number, limit: number): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    for (const e of this.journalDb.getRange({ start: afterSeq + 1, limit })) out.push(JournalEntry.decode(e.value));
+    return out;
+  }
+
+  journalSize(): number {
+    return this.journalDb.getCount();
+  }
+
+  commit(c: Commit): JournalEntry {
+    const entry = this.guard(() =>
+      this.env.transactionSync(() => {
+        const seq = this.lastSeq() + 1;
+        const versions: { gatewayId: string; version: number }[] = [];
+        if (c.topology) this.writeTopology(c.topology);
+        for (const [gatewayId, content] of c.tables ?? []) {
+          // The journal sequence number is the version: versions only grow,
+          // across restarts too, and a version names the change that made it.
+          const table = FlowTable.encode({ ...content, gatewayId, version: seq, epoch: this.epoch }).finish();
+          const buf = Buffer.from(table);
+          this.tablesDb.put(gatewayId, buf);
+          this.historyDb.put([gatewayId, seq], buf);
+          this.pruneHistory(gatewayId);
+          versions.push({ gatewayId, version: seq });
+        }
+        for (const gw of c.removedTables ?? []) {
+          this.tablesDb.remove(gw);
+          this.acksDb.remove(gw);
+          for (const { key } of this.historyDb.getRange({ start: [gw], end: [gw, Infinity] })) this.historyDb.remove(key);
+        }
+        for (const [linkId, k] of c.keys ?? []) this.keysDb.put(linkId, k);
+        for (const linkId of c.removedKeys ?? []) {
+          this.keysDb.remove(linkId);
+          this.statsDb.remove(linkId);
+        }
+        const e: JournalEntry = {
+          seq,
+          atUnixMs: c.atMs,
+          actor: c.actor,
+          action: c.action,
+          subject: c.subject,
+          summary: c.summary,
+          tables: versions.sort((a, b) => (a.gatewayId < b.gatewayId ? -1 : 1)),
+        };
+        this.journalDb.put(seq, Buffer.from(JournalEntry.encode(e).finish()));
+        this.meta.put('lastSeq', seq);
+        return e;
+      }),
+    );
+    if (c.topology) this.cachedTopology = undefined;
+    return entry;
+  }
+
+  caMaterial(): CaMaterial | undefined {
+    return this.caDb.get('ca');
+  }
+
+  putCaMaterial(m: CaMaterial): void {
+    this.guard(() => this.caDb.putSync('ca', plain(m)));
+  }
+
+  enrollments(): Map<string, Enrollment> {
+    return new Map([...this.enrollmentsDb.getRange()].map((e) => [e.key, e.value]));
+  }
+
+  putEnrollment(e: Enrollment): void {
+    this.guard(() => this.enrollmentsDb.putSync(e.gatewayId, plain(e)));
+  }
+
+  async close(): Promise<void> {
+    await this.env.close();
+  }
+
+  private writeTopology(t: Topology): void {
+    this.replaceAll('vrfs', t.vrfs, (v) => v.name);
+    this.replaceAll('sites', t.sites, (s) => s.id);
+    this.replaceAll('gateways', t.gateways, (g) => g.id);
+    this.replaceAll('links', t.links, (l) => l.id);
+    this.replaceAll('prefixes', t.prefixes, (p) => [p.siteId, p.vrf, p.cidr]);
+  }
+
+  /** Makes a model database hold exactly `items`, writing only what differs. */
+  private replaceAll<T>(kind: Kind, items: readonly T[], keyOf: (t: T) => unknown): void {
+    const db = this.model[kind];
+    const wanted = new Map<string, { key: unknown; value: T }>();
+    for (const item of items) {
+      const key = keyOf(item);
+      wanted.set(JSON.stringify(key), { key, value: item });
+    }
+    for (const { key, value } of db.getRange()) {
+      const w = wanted.get(JSON.stringify(key));
+      if (!w) db.remove(key);
+      else if (JSON.stringify(w.value) === JSON.stringify(value)) wanted.delete(JSON.stringify(key));
+    }
+    for (const { key, value } of wanted.values()) db.put(key, plain(value));
+  }
+
+  private pruneHistory(gatewayId: string): void {
+    const keys = [...this.historyDb.getKeys({ start: [gatewayId], end: [gatewayId, Infinity] })];
+    for (const key of keys.slice(0, Math.max(0, keys.length - HISTORY_PER_GATEWAY))) this.historyDb.remove(key);
+  }
+
+  /** LMDB failures become family errors; a full map is RESOURCE_EXHAUSTED. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof SwitchbackError) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      if (/MDB_MAP_FULL|No space left|ENOSPC/i.test(msg)) {
+        throw new SwitchbackError('RESOURCE_EXHAUSTED', `store is full: ${msg}`, { cause: err });
+      }
+      throw new SwitchbackError('INTERNAL', `store: ${msg}`, { cause: err });
+    }
+  }
+}
+
+/** Strips prototypes and undefined fields so msgpack stores plain data. */
+function plain<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

@@ -1,0 +1,104 @@
+// The controller's store, as a narrow interface: the controller service
+// needs only these operations, and every change goes through `commit`, which
+// is one atomic transaction (model + recomputed tables + journal entry).
+import type { FlowTable, Topology } from '../../common/model.js';
+import type { JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
+
+export type { JournalEntry };
+
+/** AEAD key material of one link; the previous key stays valid during a rotation. */
+export interface LinkKey {
+  key: Buffer;
+  keyId: number;
+  previousKey?: Buffer;
+  previousKeyId?: number;
+  createdMs: number;
+}
+
+export interface AckState {
+  version: number;
+  atMs: number;
+  transport: string;
+}
+
+/** Measured figures that change often and are not journaled one by one. */
+export interface LinkStats {
+  rttUs: number;
+  lossPpm: number;
+  atMs: number;
+}
+
+/**
+ * The controller CA (issuer of gateway and controller certificates) and the
+ * controller's own NATS identity. Secrets: they live in the store so that one
+ * backup of the data directory holds them, as it holds the link keys.
+ */
+export interface CaMaterial {
+  keyPem: string;
+  certPem: string;
+  /** NKey seed the controller authenticates to NATS with. */
+  natsSeed: string;
+  createdMs: number;
+}
+
+/** What was issued to one gateway, and what of it is revoked. */
+export interface Enrollment {
+  gatewayId: string;
+  /** Serials (upper-case hex, no leading zeros) currently accepted. */
+  serials: string[];
+  /** Serials refused for good. */
+  revokedSerials: string[];
+  /** NATS public nkey of the gateway's current credentials ('' when revoked). */
+  natsPublicKey: string;
+  issuedMs: number;
+  notAfterMs: number;
+  /** Set while the gateway is revoked (cleared by a new enrollment). */
+  revokedMs?: number;
+}
+
+export interface Commit {
+  actor: string;
+  action: string;
+  subject: string;
+  summary: string;
+  atMs: number;
+  /** The whole new model, when it changed. */
+  topology?: Topology;
+  /** Tables whose content changed (version and epoch are set by the store). */
+  tables?: Map<string, FlowTable>;
+  /** Gateways that no longer exist. */
+  removedTables?: string[];
+  keys?: Map<string, LinkKey>;
+  removedKeys?: string[];
+}
+
+export interface Store {
+  /** This controller run's epoch: larger than every earlier run's. */
+  readonly epoch: number;
+  topology(): Topology;
+  table(gatewayId: string): FlowTable | undefined;
+  /** An earlier version of a gateway's table, while it is kept (for deltas). */
+  tableAt(gatewayId: string, version: number): FlowTable | undefined;
+  tables(): FlowTable[];
+  linkKeys(): Map<string, LinkKey>;
+  ack(gatewayId: string): AckState | undefined;
+  acks(): Map<string, AckState>;
+  setAck(gatewayId: string, ack: AckState): void;
+  linkStats(): Map<string, LinkStats>;
+  setLinkStats(linkId: string, stats: LinkStats): void;
+  lastSeq(): number;
+  journal(afterSeq: number, limit: number): JournalEntry[];
+  journalSize(): number;
+  commit(c: Commit): JournalEntry;
+  close(): Promise<void>;
+}
+
+/** The CA's part of the store (controller/ca), kept apart from the model. */
+export interface CaStore {
+  caMaterial(): CaMaterial | undefined;
+  /** Durable when it returns. */
+  putCaMaterial(m: CaMaterial): void;
+  enrollments(): Map<string, Enrollment>;
+  /** Durable when it returns: a revocation must not be lost in a crash. */
+  putEnrollment(e: Enrollment): void;
+}

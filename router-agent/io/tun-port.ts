@@ -1,0 +1,296 @@
+// The access-side port: a TUN device owned by the agent. The site's routes
+// for remote prefixes point at it; packets the kernel routes into it reach
+// onPacket, and decapsulated packets for local delivery are written back.
+//
+// The device is created in the network namespace of the agent process and
+// disappears when the port closes (it is not persistent). MTU and link state
+// are set by the addon (ioctl); addresses and routes through `ip`.
+
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { SwitchbackError, invalid } from '../../common/errors.js';
+import { createLogger } from '../../common/log.js';
+import { maxLength, parseIp, parsePrefix } from '../../common/prefix.js';
+import { ip } from './ip-command.js';
+import { systemError } from './sys-error.js';
+import { handlerThrew } from './underlay.js';
+
+const log = createLogger('tun');
+
+/** The addon built by node-gyp from router-agent/io/tun (see tun.c). */
+interface NativeTun {
+  readonly name: string;
+  readonly fd: number;
+  start(cb: (packets: Buffer[], errno: number) => void): void;
+  /** Bytes written, or -errno. */
+  write(bytes: Uint8Array): number;
+  close(): void;
+}
+interface TunAddon {
+  Tun: new (name: string) => NativeTun;
+  setMtu(name: string, mtu: number): void;
+  setUp(name: string, up: boolean): void;
+}
+
+const ADDON_PATH = './tun/build/Release/tun.node';
+let addon: TunAddon | undefined;
+
+// Loaded on first use: importing this module works where the addon was never
+// built (nothing but TunPort.open needs it).
+function loadAddon(): TunAddon {
+  if (addon) return addon;
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as TunAddon;
+    return addon;
+  } catch (err) {
+    throw new SwitchbackError(
+      'FAILED_PRECONDITION',
+      `the TUN addon is not built (${ADDON_PATH} relative to router-agent/io): run 'npm install' or 'npm run install': ` +
+        (err instanceof Error ? err.message : String(err)),
+      { cause: err },
+    );
+  }
+}
+
+export interface TunPortOptions {
+  /** Interface name (at most 15 characters; one '%d' lets the kernel number it). Default: the kernel picks tunN. */
+  name?: string;
+  /** 68-65535: the underlay MTU minus the tunnel overhead. */
+  mtu: number;
+  /** Addresses with their prefix length, e.g. '10.99.0.1/24'. */
+  addresses?: readonly string[];
+}
+
+export type TunWriteDrop = 'invalid' | 'empty' | 'oversize' | 'queueFull' | 'rejected' | 'closed';
+
+export interface TunCounters {
+  rxPackets: number;
+  rxBytes: number;
+  /** Read from the device before a handler was set. */
+  rxDropped: number;
+  rxErrors: number;
+  txPackets: number;
+  txBytes: number;
+  /** Packets write() refused, by reason; 'rejected' is the kernel refusing a malformed packet. */
+  txDrops: Record<TunWriteDrop, number>;
+  handlerErrors: number;
+}
+
+export type PacketHandler = (packet: Buffer) => void;
+
+const NAME_RE = /^[A-Za-z0-9_.-]*(?:%d)?[A-Za-z0-9_.-]*$/;
+
+function validateName(name: unknown): string {
+  if (name === undefined) return '';
+  if (typeof name !== 'string') throw invalid('tun.name', `must be a string, got ${typeof name}`);
+  if (name.length === 0 || name.length > 15) {
+    throw invalid('tun.name', `'${name}' must be 1-15 characters (Linux IFNAMSIZ), got ${name.length}`);
+  }
+  if (!NAME_RE.test(name) || name === '.' || name === '..') {
+    throw invalid('tun.name', `'${name}' may hold only letters, digits, '_', '.', '-' and one '%d'`);
+  }
+  return name;
+}
+
+function validateMtu(mtu: unknown): number {
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+    throw invalid('tun.mtu', `must be an integer 68-65535, got ${String(mtu)}`);
+  }
+  return mtu;
+}
+
+/** 'address/length' with host bits allowed (it is an interface address, not a route). */
+function validateAddress(text: unknown, field: string): string {
+  if (typeof text !== 'string' || !text.includes('/')) {
+    throw invalid(field, `must be 'address/length' like '10.99.0.1/24', got ${JSON.stringify(text)}`);
+  }
+  const slash = text.indexOf('/');
+  const addr = parseIp(text.slice(0, slash), field);
+  const lenText = text.slice(slash + 1);
+  const max = maxLength(addr.family);
+  if (!/^(?:0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > max) {
+    throw invalid(field, `prefix length '${lenText}' is not a number 0-${max}`);
+  }
+  return text;
+}
+
+export class TunPort {
+  readonly name: string;
+  readonly mtu: number;
+  readonly counters: TunCounters = {
+    rxPackets: 0,
+    rxBytes: 0,
+    rxDropped: 0,
+    rxErrors: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txDrops: { invalid: 0, empty: 0, oversize: 0, queueFull: 0, rejected: 0, closed: 0 },
+    handlerErrors: 0,
+  };
+  private readonly dev: NativeTun;
+  private handler: PacketHandler | undefined;
+  private reading = false;
+  private closed = false;
+  private readonly installed = new Set<string>();
+  // Route changes and close() run one at a time, in call order.
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(dev: NativeTun, mtu: number) {
+    this.dev = dev;
+    this.name = dev.name;
+    this.mtu = mtu;
+  }
+
+  /** Creates the device, sets its MTU and addresses and brings it up; on any failure nothing is left behind. */
+  static async open(opts: TunPortOptions): Promise<TunPort> {
+    if (typeof opts !== 'object' || opts === null) throw invalid('tun', 'options must be an object');
+    const name = validateName(opts.name);
+    const mtu = validateMtu(opts.mtu);
+    const addresses = (opts.addresses ?? []).map((a, i) => validateAddress(a, `tun.addresses[${i}]`));
+    const native = loadAddon();
+    let dev: NativeTun;
+    try {
+      dev = new native.Tun(name);
+    } catch (err) {
+      throw systemError(`cannot create TUN device${name ? ` '${name}'` : ''}`, err, 'tun.name');
+    }
+    try {
+      try {
+        native.setMtu(dev.name, mtu);
+      } catch (err) {
+        throw systemError(`cannot set MTU ${mtu} on ${dev.name}`, err, 'tun.mtu');
+      }
+      for (const a of addresses) await ip(['address', 'add', a, 'dev', dev.name]);
+      try {
+        native.setUp(dev.name, true);
+      } catch (err) {
+        throw systemError(`cannot bring ${dev.name} up`, err);
+      }
+    } catch (err) {
+      dev.close();
+      throw err;
+    }
+    log.info('TUN device up', { name: dev.name, mtu, addresses });
+    return new TunPort(dev, mtu);
+  }
+
+  /** Sets (replaces) the handler; reading starts with the first handler. */
+  onPacket(cb: PacketHandler): void {
+    this.handler = cb;
+    if (this.reading || this.closed) return;
+    this.dev.start((packets, errno) => this.received(packets, errno));
+    this.reading = true;
+  }
+
+  private received(packets: Buffer[], errno: number): void {
+    const c = this.counters;
+    for (const p of packets) {
+      const h = this.handler;
+      if (!h || this.closed) {
+        c.rxDropped++;
+        continue;
+      }
+      c.rxPackets++;
+      c.rxBytes += p.length;
+      try {
+        h(p);
+      } catch (err) {
+        handlerThrew(c, err, log);
+      }
+    }
+    if (errno !== 0) {
+      // The addon has stopped reading: the device is gone or broken.
+      c.rxErrors++;
+      log.error('TUN read failed; no more packets will be read', { name: this.name, errno });
+    }
+  }
+
+  /** Writes one IP packet to the device; false (and a counted drop) when it was not written. */
+  write(pkt: Uint8Array): boolean {
+    const drops = this.counters.txDrops;
+    if (this.closed) {
+      drops.closed++;
+      return false;
+    }
+    if (!(pkt instanceof Uint8Array)) {
+      drops.invalid++;
+      return false;
+    }
+    if (pkt.length === 0) {
+      drops.empty++;
+      return false;
+    }
+    if (pkt.length > this.mtu) {
+      drops.oversize++;
+      return false;
+    }
+    const n = this.dev.write(pkt);
+    if (n === pkt.length) {
+      this.counters.txPackets++;
+      this.counters.txBytes += n;
+      return true;
+    }
+    if (n === -constants.errno.EAGAIN) drops.queueFull++;
+    else drops.rejected++;
+    return false;
+  }
+
+  /** The routes this port installed, canonical text, sorted. */
+  routes(): string[] {
+    return [...this.installed].sort();
+  }
+
+  /**
+   * Makes the kernel routes through this device exactly `prefixes`: adds
+   * (`ip route replace`) the new ones and deletes the ones no longer wanted,
+   * touching nothing else. Every prefix is validated before any change. If a
+   * command fails the error is thrown and routes() tells what is installed;
+   * the next call retries the rest.
+   */
+  setRoutes(prefixes: readonly string[]): Promise<void> {
+    if (!Array.isArray(prefixes)) return Promise.reject(invalid('routes', 'must be an array of prefixes'));
+    let wanted: Set<string>;
+    try {
+      wanted = new Set(prefixes.map((p, i) => parsePrefix(p, `routes[${i}]`).text));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.serial(async () => {
+      if (this.closed) throw new SwitchbackError('FAILED_PRECONDITION', `TUN port ${this.name} is closed`);
+      for (const r of [...this.installed]) {
+        if (wanted.has(r)) continue;
+        await ip(['route', 'del', r, 'dev', this.name]);
+        this.installed.delete(r);
+      }
+      for (const r of wanted) {
+        if (this.installed.has(r)) continue;
+        await ip(['route', 'replace', r, 'dev', this.name]);
+        this.installed.add(r);
+      }
+      log.debug('routes set', { name: this.name, routes: this.installed.size });
+    });
+  }
+
+  /** Removes the routes it installed and the device; idempotent. */
+  close(): Promise<void> {
+    return this.serial(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      for (const r of this.installed) {
+        // A route already gone (someone deleted it, or the link) is fine at close.
+        await ip(['route', 'del', r, 'dev', this.name]).catch((err: unknown) => {
+          if (!SwitchbackError.is(err, 'NOT_FOUND')) log.warn('route removal failed at close', { route: r, error: String(err) });
+        });
+      }
+      this.installed.clear();
+      this.dev.close();
+      log.info('TUN device closed', { name: this.name });
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,247 @@
+// The transport-independent session: what a gateway is sent for each Hello,
+// Ack, change and refusal, with a real Controller over the in-memory store
+// and an in-memory sink standing in for the transport.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ManualClock } from '../../common/clock.js';
+import { SwitchbackError } from '../../common/errors.js';
+import { applyDelta, tableHash } from '../../common/flow-table.js';
+import { setLogSink } from '../../common/log.js';
+import { OperState, type FlowTable } from '../../common/model.js';
+import type { SessionResponse } from '../../proto/gen/switchback/v1/session.js';
+import { Controller } from '../../controller/controller.js';
+import { SessionCore, type SessionSink } from '../../controller/southbound/session-core.js';
+import { MemoryStore } from '../../controller/store/memory-store.js';
+import { FLEET_WIDE_LINK, fleetTopology } from '../helpers/fleet-topology.js';
+
+class Sink implements SessionSink {
+  readonly transport = 'test';
+  sent: SessionResponse[] = [];
+  closedWith: SwitchbackError | undefined;
+  busy = false;
+  send(m: SessionResponse): boolean {
+    this.sent.push(m);
+    return !this.busy;
+  }
+  close(err: SwitchbackError): void {
+    this.closedWith = err;
+  }
+  last(): SessionResponse {
+    return this.sent.at(-1)!;
+  }
+}
+
+const hello = (gatewayId: string, t?: FlowTable) => ({
+  gatewayId,
+  heldVersion: t?.version ?? 0,
+  heldEpoch: t?.epoch ?? 0,
+  tableHash: t ? tableHash(t) : Buffer.alloc(0),
+  agentVersion: 'test',
+});
+const ackOf = (t: FlowTable) => ({ body: { $case: 'ack' as const, ack: { gatewayId: t.gatewayId, epoch: t.epoch, version: t.version, tableHash: tableHash(t) } } });
+
+let clock: ManualClock;
+let ctl: Controller;
+let core: SessionCore;
+let revoked: Set<string>;
+let logs: string[];
+let restoreLog: (l: string) => void;
+
+const s = suite('session core');
+s.before.each(() => {
+  clock = new ManualClock();
+  ctl = new Controller({ store: new MemoryStore(), clock });
+  ctl.applyTopology(fleetTopology(4), 'test');
+  revoked = new Set();
+  core = new SessionCore(ctl, { clock, isRevoked: (gw) => revoked.has(gw), ackTimeoutMs: 1000 });
+  logs = [];
+  restoreLog = setLogSink((l) => logs.push(l));
+});
+s.after.each(() => {
+  core.close();
+  setLogSink(restoreLog);
+});
+
+const current = (gw: string) => ctl.store.table(gw)!;
+/** One change for the whole fleet. */
+const flap = (n: number) => (n % 2 ? ctl.drainLink(FLEET_WIDE_LINK, 'test') : ctl.undrainLink(FLEET_WIDE_LINK, 'test'));
+
+s('a first Hello gets a snapshot with the controller epoch; its Ack is recorded', () => {
+  const sink = new Sink();
+  core.open(hello('o0001'), undefined, sink);
+  const m = sink.last();
+  assert.is(m.epoch, ctl.epoch);
+  assert.is(m.body?.$case, 'snapshot');
+  const snap = (m.body as { snapshot: { table: FlowTable; tableHash: Buffer } }).snapshot;
+  assert.ok(tableHash(snap.table).equals(snap.tableHash));
+  core.session('o0001')!.receive(ackOf(snap.table));
+  assert.is(ctl.store.ack('o0001')?.version, current('o0001').version);
+  assert.is(ctl.store.ack('o0001')?.transport, 'test');
+});
+
+s('a Hello holding the current table is answered InSync and counts as an ack', () => {
+  const sink = new Sink();
+  core.open(hello('o0001', current('o0001')), undefined, sink);
+  assert.equal(sink.sent.map((m) => m.body?.$case), ['inSync']);
+  assert.is(ctl.store.ack('o0001')?.version, current('o0001').version);
+});
+
+s('a Hello holding a kept older version gets a delta that yields the current table', () => {
+  const old = current('o0001');
+  flap(1);
+  flap(2);
+  flap(3);
+  const sink = new Sink();
+  core.open(hello('o0001', old), undefined, sink);
+  const m = sink.last();
+  assert.is(m.body?.$case, 'delta');
+  const d = (m.body as { delta: Parameters<typeof applyDelta>[1] }).delta;
+  assert.is(d.baseVersion, old.version);
+  assert.ok(tableHash(applyDelta(old, d)).equals(tableHash(current('o0001'))));
+});
+
+s('a Hello whose hash does not match its version gets a snapshot', () => {
+  const old = current('o0001');
+  flap(1);
+  const sink = new Sink();
+  core.open({ ...hello('o0001', old), tableHash: Buffer.alloc(32, 7) }, undefined, sink);
+  assert.is(sink.last().body?.$case, 'snapshot');
+});
+
+s('one push in flight: changes meanwhile coalesce into one delta from the acknowledged version', () => {
+  const sink = new Sink();
+  core.open(hello('o0001', current('o0001')), undefined, sink);
+  const session = core.session('o0001')!;
+  const v0 = current('o0001');
+  flap(1);
+  assert.is(sink.sent.length, 2, 'the first change is pushed at once');
+  const first = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
+  assert.is(first.baseVersion, v0.version);
+  flap(2);
+  flap(3);
+  flap(4);
+  assert.is(sink.sent.length, 2, 'nothing more until the push is acknowledged');
+  const v1 = applyDelta(v0, first);
+  session.receive(ackOf(v1));
+  assert.is(sink.sent.length, 3);
+  const next = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
+  assert.is(next.baseVersion, v1.version, 'delta base is the acknowledged version');
+  assert.is(next.version, current('o0001').version, 'the newest table, not each step');
+  assert.ok(tableHash(applyDelta(v1, next)).equals(tableHash(current('o0001'))));
+});
+
+s('a busy transport keeps only a dirty bit; the newest table goes out when it drains', () => {
+  const sink = new Sink();
+  core.open(hello('o0001', current('o0001')), undefined, sink);
+  const session = core.session('o0001')!;
+  const v0 = current('o0001');
+  sink.busy = true;
+  flap(1);
+  const first = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
+  const v1 = applyDelta(v0, first);
+  for (let i = 2; i <= 20; i++) flap(i);
+  session.receive(ackOf(v1));
+  assert.is(sink.sent.length, 2, 'still blocked: nothing queued, nothing sent');
+  sink.busy = false;
+  session.writable();
+  assert.is(sink.sent.length, 3);
+  const d = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
+  assert.is(d.baseVersion, v1.version);
+  assert.is(d.version, current('o0001').version);
+});
+
+s('an unacknowledged push is sent again after the ack timeout, from the acknowledged base', () => {
+  const sink = new Sink();
+  core.open(hello('o0001', current('o0001')), undefined, sink);
+  const v0 = current('o0001');
+  flap(1);
+  assert.is(sink.sent.length, 2);
+  clock.advance(999);
+  assert.is(sink.sent.length, 2);
+  clock.advance(1);
+  assert.is(sink.sent.length, 3);
+  const d = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
+  assert.is(d.baseVersion, v0.version);
+  clock.advance(1999);
+  assert.is(sink.sent.length, 3, 'the wait doubles');
+  clock.advance(1);
+  assert.is(sink.sent.length, 4);
+});
+
+s('a SnapshotRequest is answered with a snapshot', () => {
+  const sink = new Sink();
+  core.open(hello('o0001', current('o0001')), undefined, sink);
+  core.session('o0001')!.receive({ body: { $case: 'snapshotRequest', snapshotRequest: { gatewayId: 'o0001', reason: 'test' } } });
+  assert.is(sink.last().body?.$case, 'snapshot');
+});
+
+s('a link report that changes oper state moves routes and reaches the affected sessions', () => {
+  const a = new Sink();
+  const b = new Sink();
+  core.open(hello('dc-a', current('dc-a')), undefined, a);
+  core.open(hello('o0003', current('o0003')), undefined, b);
+  core.session('dc-a')!.receive({ body: { $case: 'linkReport', linkReport: { gatewayId: 'dc-a', peerGatewayId: 'dc-b', linkId: FLEET_WIDE_LINK, state: OperState.DOWN, rttUs: 900, jitterUs: 0, lossPpm: 0, pathMtu: 0, observedUnixMs: 0 } } });
+  assert.is(ctl.topology().links.find((l) => l.id === FLEET_WIDE_LINK)!.operState, OperState.DOWN);
+  assert.is(a.last().body?.$case, 'delta');
+  assert.is(b.last().body?.$case, 'delta', 'o0003 reaches dc-b another way now');
+});
+
+s('bad input is refused with a log line and changes nothing in the store', () => {
+  const sink = new Sink();
+  core.open(hello('o0001', current('o0001')), undefined, sink);
+  const session = core.session('o0001')!;
+  const ackBefore = ctl.store.ack('o0001');
+  const seqBefore = ctl.store.lastSeq();
+  const t = current('o0001');
+  session.receive({ body: { $case: 'ack', ack: { gatewayId: 'o0001', epoch: t.epoch, version: t.version + 100, tableHash: tableHash(t) } } });
+  session.receive({ body: { $case: 'ack', ack: { gatewayId: 'o0001', epoch: t.epoch, version: t.version, tableHash: Buffer.alloc(32) } } });
+  session.receive({ body: { $case: 'ack', ack: { gatewayId: 'o0002', epoch: t.epoch, version: t.version, tableHash: tableHash(t) } } });
+  const report = { peerGatewayId: '', state: OperState.DOWN, rttUs: 0, jitterUs: 0, lossPpm: 0, pathMtu: 0, observedUnixMs: 0 };
+  session.receive({ body: { $case: 'linkReport', linkReport: { ...report, gatewayId: 'o0001', linkId: 'no-such-link' } } });
+  session.receive({ body: { $case: 'linkReport', linkReport: { ...report, gatewayId: 'o0001', linkId: FLEET_WIDE_LINK } } });
+  session.receive({ body: { $case: 'linkReport', linkReport: { ...report, gatewayId: 'o0001', linkId: 'o0001--dc-a', state: 9 as OperState } } });
+  session.receive({ body: { $case: 'hello', hello: hello('o0001') } });
+  session.receive({ body: undefined });
+  assert.equal(ctl.store.ack('o0001'), ackBefore);
+  assert.is(ctl.store.lastSeq(), seqBefore);
+  assert.is(core.stats.refused, 8);
+  assert.is(logs.filter((l) => l.includes('WARN') && l.includes('refused')).length, 8, logs.join('\n'));
+  assert.ok(logs.some((l) => /never issued/.test(l)));
+  assert.ok(logs.some((l) => /not an end of link/.test(l)));
+  assert.is(core.session('o0001'), session, 'the session stays open');
+});
+
+s('Hellos for an unknown, revoked or other gateway are refused with a clear code', () => {
+  const refusal = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      return e as SwitchbackError;
+    }
+    assert.unreachable('expected a refusal');
+  };
+  assert.is(refusal(() => core.open(hello('nope'), undefined, new Sink()))!.code, 'NOT_FOUND');
+  assert.is(refusal(() => core.open(hello('Bad Id!'), undefined, new Sink()))!.code, 'INVALID_ARGUMENT');
+  const other = refusal(() => core.open(hello('o0001'), 'o0002', new Sink()))!;
+  assert.is(other.code, 'PERMISSION_DENIED');
+  assert.match(other.message, /credentials are for gateway 'o0002'/);
+  revoked.add('o0003');
+  assert.is(refusal(() => core.open(hello('o0003'), 'o0003', new Sink()))!.code, 'PERMISSION_DENIED');
+  assert.is(core.sessions().length, 0);
+  assert.is(ctl.store.acks().size, 0);
+  assert.is(logs.filter((l) => l.includes('refused hello')).length, 4);
+});
+
+s('a revoked event closes the session; a newer session supersedes an older one', () => {
+  const a = new Sink();
+  const b = new Sink();
+  core.open(hello('o0001'), undefined, a);
+  core.open(hello('o0001'), undefined, b);
+  assert.is(a.closedWith?.code, 'UNAVAILABLE');
+  assert.is(b.closedWith, undefined);
+  ctl.emit({ type: 'revoked', gatewayId: 'o0001' });
+  assert.is(b.closedWith?.code, 'PERMISSION_DENIED');
+  assert.is(core.session('o0001'), undefined);
+});
+
+s.run();
