@@ -12,17 +12,38 @@ import { TunPort } from './io/tun-port.js';
 import { UdpUnderlay } from './io/udp-underlay.js';
 import type { Underlay } from './io/underlay.js';
 import { agentRegistry, serveMetrics } from './metrics.js';
+import { attachAgentHealth } from './agent-health.js';
+import { readBundleFile } from '../common/bundle.js';
+import { resolve } from 'node:path';
+import type { ControlClient } from './control/control-client.js';
+import { controlConfigFromBundle, createControlClient, type ControlConfig } from './control/control-config.js';
+import { LmdbTableStore } from './control/local-table-store.js';
 import { tunnelOverhead } from './dataplane/index.js';
 
 const log = createLogger('agent');
 
-export const agentHelp = `usage: switchback agent --id GATEWAY --table table.json [options]
+export const agentHelp = `usage: switchback agent --bundle FILE [options]
+       switchback agent --id GATEWAY --controller HOST:PORT --insecure [options]
+       switchback agent --id GATEWAY --table table.json [options]
 
 Runs the gateway agent: a TUN device for the site's hosts, tunnels to the
-peers of its flow table, probes and local failover.
+peers of its flow table, probes and local failover. With a controller it
+keeps its last applied table in --state-dir and forwards on it while the
+controller is away (fail-static), across its own restarts too.
 
-table source:
-  --table FILE            a flow table (JSON, as FlowTable.toJSON) to forward with
+table source (one of):
+  --bundle FILE           enrollment bundle from 'switchback ctl enroll' (mTLS gRPC or NATS)
+  --controller HOST:PORT  controller's southbound gRPC address (with --insecure: plain text, tests only)
+  --nats URL              NATS server(s), comma-separated (credentials from --bundle)
+  --transport grpc|nats   with a bundle naming both (default grpc)
+  --table FILE            a fixed flow table (JSON, as FlowTable.toJSON), no controller
+  --state-dir DIR         where the last applied table is kept (default ./data/agent-<id>)
+
+health:
+  --probe-interval MS     probe every tunnel peer this often (default 100)
+  --detect-multiplier N   down after N intervals without a reply (default 3)
+  --hold MS               a recovered peer must stay up this long before it carries traffic (default 5000)
+  --no-local-failover     do not switch to backups locally; wait for the controller
 
 underlay:
   --underlay udp|gre      default udp (AEAD-sealed, crosses NAT)
@@ -41,6 +62,16 @@ access side:
 export const agentOptions = {
   id: { type: 'string' },
   table: { type: 'string' },
+  bundle: { type: 'string' },
+  controller: { type: 'string' },
+  insecure: { type: 'boolean', default: false },
+  nats: { type: 'string' },
+  transport: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'probe-interval': { type: 'string', default: '100' },
+  'detect-multiplier': { type: 'string', default: '3' },
+  hold: { type: 'string', default: '5000' },
+  'no-local-failover': { type: 'boolean', default: false },
   underlay: { type: 'string', default: 'udp' },
   listen: { type: 'string', default: '0.0.0.0:4789' },
   'local-address': { type: 'string' },
@@ -84,18 +115,57 @@ function positiveInt(v: string, field: string, min: number, max: number): number
   return Number(v);
 }
 
+type AgentValues = ReturnType<typeof parseArgs<{ options: typeof agentOptions }>>['values'];
+
+/** The control session the flags ask for, if any. */
+function controlFromArgs(values: AgentValues): ControlConfig | undefined {
+  const transport = values.transport;
+  if (transport !== undefined && transport !== 'grpc' && transport !== 'nats') throw invalid('--transport', `must be grpc or nats, got '${transport}'`);
+  if (values.bundle) {
+    const b = readBundleFile(values.bundle);
+    if (values.id && values.id !== b.gatewayId) throw invalid('--id', `the bundle is for gateway '${b.gatewayId}', not '${values.id}'`);
+    const withOverrides = {
+      ...b,
+      controller: {
+        grpc: values.controller ? [values.controller] : b.controller.grpc,
+        nats: values.nats ? values.nats.split(',') : b.controller.nats,
+      },
+    };
+    return controlConfigFromBundle(withOverrides, transport ?? (values.nats ? 'nats' : undefined));
+  }
+  if (!values.id) return undefined;
+  if (values.nats) return { gatewayId: values.id, transport: 'nats', nats: { servers: values.nats.split(',') } };
+  if (values.controller) {
+    if (!values.insecure) throw invalid('--insecure', 'without a --bundle the gRPC session is plain text: say so with --insecure (local tests only)');
+    return { gatewayId: values.id, transport: 'grpc', grpc: { address: values.controller, insecure: true } };
+  }
+  return undefined;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: agentOptions, strict: true });
   if (values.help) {
     process.stdout.write(agentHelp + '\n');
     return 0;
   }
-  if (!values.id) throw invalid('--id', 'the gateway id is required');
-  if (!values.table) throw invalid('--table', 'a table source is required');
-  const table = readTableFile(values.table);
-  if (table.gatewayId && table.gatewayId !== values.id) {
-    throw invalid('--table', `the table is for gateway '${table.gatewayId}', not '${values.id}'`);
+  const control = controlFromArgs(values);
+  const gatewayId = control?.gatewayId ?? values.id;
+  if (!gatewayId) throw invalid('--id', 'the gateway id is required (or a --bundle)');
+  let table: FlowTable | undefined;
+  if (values.table) {
+    if (control) throw invalid('--table', 'use either a fixed --table or a controller, not both');
+    table = readTableFile(values.table);
+    if (table.gatewayId && table.gatewayId !== gatewayId) {
+      throw invalid('--table', `the table is for gateway '${table.gatewayId}', not '${gatewayId}'`);
+    }
+  } else if (!control) {
+    throw invalid('--table', 'a table source is required: --bundle, --controller or --table');
   }
+  const probe = {
+    intervalMs: positiveInt(values['probe-interval'], '--probe-interval', 10, 60_000),
+    multiplier: positiveInt(values['detect-multiplier'], '--detect-multiplier', 1, 100),
+    holdMs: positiveInt(values.hold, '--hold', 0, 3_600_000),
+  };
   const mode = values.underlay;
   if (mode !== 'udp' && mode !== 'gre') throw invalid('--underlay', `must be udp or gre, got '${mode}'`);
   const underlayMtu = positiveInt(values['underlay-mtu'], '--underlay-mtu', 576, 9216);
@@ -116,27 +186,47 @@ export async function run(argv: string[]): Promise<number> {
     await underlay.close();
     throw err;
   }
-  const agent = new Agent({ gatewayId: values.id, clock: new SystemClock(), underlay, tun, accessVrf: vrf });
-  if (!agent.applyTable(table)) {
+  const clock = new SystemClock();
+  const agent = new Agent({ gatewayId, clock, underlay, tun, accessVrf: vrf });
+  let client: ControlClient | undefined;
+  let store: LmdbTableStore | undefined;
+  if (control) {
+    store = new LmdbTableStore(values['state-dir'] ?? resolve('data', `agent-${gatewayId}`));
+    client = createControlClient(control, store, { clock });
+  }
+  const health = attachAgentHealth(agent, { clock, probe, localFailover: !values['no-local-failover'], reports: client });
+  if (table && !agent.applyTable(table)) {
+    health.close();
     await agent.close();
     throw new SwitchbackError('INVALID_ARGUMENT', `the table in ${values.table} was refused (see the log)`, { field: '--table' });
   }
+  client?.on((e) => {
+    if (e.type === 'table') agent.applyTable(e.table);
+    else if (e.type === 'connected') log.info('control session up', { epoch: e.epoch, transport: e.transport });
+    else log.warn('control session down; forwarding on the last table', { reason: e.reason });
+  });
+  client?.start();
   let metricsAddress = 'off';
   let metricsServer: { close(): void } | undefined;
   if (values.metrics !== 'off') {
     hostPort(values.metrics, '--metrics');
-    const m = await serveMetrics(agentRegistry(agent, values.id), values.metrics);
+    const m = await serveMetrics(agentRegistry(agent, gatewayId), values.metrics);
     metricsServer = m.server;
     metricsAddress = m.address;
   }
+  const source = table ? `table ${table.version}` : `controller via ${control!.transport}, held table ${client!.table?.version ?? 'none'}`;
   process.stdout.write(
-    `switchback agent ${values.id}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}, tun ${tun.name} mtu ${tun.mtu}, table ${table.version}, metrics ${metricsAddress}\n`,
+    `switchback agent ${gatewayId}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}, tun ${tun.name} mtu ${tun.mtu}, ${source}, metrics ${metricsAddress}\n`,
   );
   await new Promise<void>((done) => {
     const stop = (sig: string) => {
       log.info(`${sig}: shutting down`);
       metricsServer?.close();
-      agent.close().then(done, done);
+      health.close();
+      (client?.stop() ?? Promise.resolve())
+        .then(() => agent.close())
+        .then(() => store?.close())
+        .then(done, done);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const scenario = loadScenario(positionals[0]!, { seed });
-  const result = runScenario(scenario);
+  const result = await runScenario(scenario);
   if (values.report) {
     try {
       writeFileSync(values.report, simHtml(result));

@@ -143,6 +143,27 @@ export class SimNetwork {
     }, link.latencyMs);
   }
 
+  /**
+   * A probe and its echo as one event: both ways are decided when it is sent
+   * (the same loss and gray dice as two crossings), and the echo arrives
+   * after twice the latency if the link and both ends are still up then and
+   * the far end answers. (A failure and repair both inside one round trip
+   * would go unnoticed; a probe per interval would not notice it either.)
+   */
+  roundTrip(from: string, linkId: string, answers: (to: string) => boolean, back: () => void): void {
+    const link = this.links.get(linkId);
+    const to = link ? (link.a === from ? link.b : link.b === from ? link.a : undefined) : undefined;
+    if (!link || to === undefined || this.blocked(link, from, to)) return;
+    const rnd = this.engine.random;
+    for (let way = 0; way < 2; way++) {
+      if (link.lossPct > 0 && rnd.next() * 100 < link.lossPct) return;
+      if (link.grayProbeDropPct > 0 && rnd.next() * 100 < link.grayProbeDropPct) return;
+    }
+    this.engine.setTimeout(() => {
+      if (!this.blocked(link, from, to) && answers(to)) back();
+    }, 2 * link.latencyMs);
+  }
+
   private blocked(link: SimLink, from: string, to: string): LossReason | undefined {
     if (this.gatewayDown.has(from) || this.gatewayDown.has(to)) return 'gateway-down';
     if (link.failed) return 'link-down';

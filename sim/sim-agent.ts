@@ -15,8 +15,8 @@ import type { SimNetwork } from './network.js';
 export interface AgentHooks {
   /** A peer state change or a stats figure, for the agent's reports and the run's timeline. */
   health(agent: SimAgent, e: HealthEvent): void;
-  /** A probe arrived at `to`: its agent answers if it runs. */
-  probeArrived(to: string, from: string, linkId: string, payload: ProbePayload): void;
+  /** Whether the agent of `gateway` answers probes (it runs). */
+  answers(gateway: string): boolean;
 }
 
 export interface AgentOptions {
@@ -37,6 +37,12 @@ export class SimAgent {
   running = true;
   /** Cut from the controller by a partition. */
   partitioned = false;
+  /**
+   * The held table. Its rules matter only to data planes; an agent with none
+   * (no demand traffic in the scenario) keeps the peers, version and epoch,
+   * which is all the rest of it reads, so a thousand-gateway run does not
+   * hold a million rules twice.
+   */
   table: FlowTable | undefined;
   /** Virtual time the held table was applied. */
   appliedAt = -Infinity;
@@ -73,7 +79,7 @@ export class SimAgent {
     const held = this.table;
     if (held && (t.epoch < held.epoch || (t.epoch === held.epoch && t.version <= held.version))) return false;
     for (const dp of this.planes.values()) dp.setTable(t);
-    this.table = t;
+    this.table = this.opts.vrfs.length > 0 ? t : { ...t, rules: [] };
     this.appliedAt = this.opts.engine.now();
     if (this.running) this.followPeers(t.peers);
     return true;
@@ -150,8 +156,11 @@ export class SimAgent {
   private sendProbe(peerId: string, payload: ProbePayload): void {
     const linkId = this.linkOfPeer.get(peerId);
     if (!linkId || !this.running) return;
-    const bytes = payload.size ?? 64;
-    this.opts.network.send(this.gatewayId, linkId, 'probe', bytes, 1, (to) => this.opts.hooks.probeArrived(to, this.gatewayId, linkId, payload));
+    // The echo goes to the monitor that sent the probe: a restarted agent's new one ignores it.
+    const monitor = this.monitor;
+    this.opts.network.roundTrip(this.gatewayId, linkId, this.opts.hooks.answers, () => {
+      if (this.running) monitor.onProbeReply(peerId, payload);
+    });
   }
 }
 

@@ -62,8 +62,12 @@ export class SessionCore {
   private readonly live = new Map<string, AgentSession>();
   private readonly seen = new Map<string, { atMs: number; transport: string }>();
   private readonly counters = new Map<string, Counter[]>();
-  /** Decoded current tables; a journal entry naming a gateway drops its entry. */
-  private readonly current = new Map<string, FlowTable>();
+  /**
+   * Per gateway the decoded current table and the one before it, with
+   * hashes: a change pushes to every session at once, and the delta base
+   * is nearly always the previous version.
+   */
+  private readonly cache = new Map<string, { cur?: Versioned; prev?: Versioned }>();
   private readonly off: () => void;
 
   constructor(
@@ -73,7 +77,8 @@ export class SessionCore {
     this.off = ctl.on((e) => {
       if (e.type === 'journal') {
         for (const t of e.entry.tables) {
-          this.current.delete(t.gatewayId);
+          const c = this.cache.get(t.gatewayId);
+          if (c?.cur) this.cache.set(t.gatewayId, { prev: c.cur });
           this.live.get(t.gatewayId)?.tableChanged();
         }
       } else if (e.type === 'revoked') {
@@ -136,7 +141,9 @@ export class SessionCore {
   /** Ends every session (the controller is stopping) and stops listening. */
   close(): void {
     this.off();
-    for (const s of [...this.live.values()]) s.close(new SwitchbackError('UNAVAILABLE', 'controller is shutting down'));
+    const open = [...this.live.values()];
+    if (open.length) log.info('closing southbound sessions', { sessions: open.length });
+    for (const s of open) s.close(new SwitchbackError('UNAVAILABLE', 'controller is shutting down'), true);
   }
 
   /** Logs and counts a refused message; the caller decides whether the session ends. */
@@ -146,14 +153,24 @@ export class SessionCore {
     log.warn(`refused ${what}`, { gateway: gatewayId, transport, code: e.code, reason: e.message });
   }
 
-  /** @internal */
-  tableOf(gw: string): FlowTable | undefined {
-    let t = this.current.get(gw);
-    if (!t) {
-      t = this.ctl.store.table(gw);
-      if (t) this.current.set(gw, t);
+  /** @internal The gateway's current table. */
+  tableOf(gw: string): Versioned | undefined {
+    const c = this.cache.get(gw) ?? {};
+    if (!c.cur) {
+      const table = this.ctl.store.table(gw);
+      if (!table) return undefined;
+      c.cur = { table, hash: tableHash(table) };
+      this.cache.set(gw, c);
     }
-    return t;
+    return c.cur;
+  }
+
+  /** @internal A kept version of the gateway's table. */
+  tableAt(gw: string, version: number): Versioned | undefined {
+    const c = this.cache.get(gw);
+    for (const v of [c?.cur, c?.prev]) if (v?.table.version === version) return v;
+    const table = this.ctl.store.tableAt(gw, version);
+    return table && { table, hash: tableHash(table) };
   }
 
   /** @internal */
@@ -174,6 +191,12 @@ export class SessionCore {
 
 interface Held {
   version: number;
+}
+
+/** A table with its content hash. */
+interface Versioned {
+  table: FlowTable;
+  hash: Buffer;
 }
 
 export class AgentSession {
@@ -211,15 +234,15 @@ export class AgentSession {
   /** @internal Answers the Hello. */
   start(hello: Hello, reply: (m: SessionResponse) => boolean): void {
     const cur = this.core.tableOf(this.gatewayId)!;
-    const kept = hello.heldVersion === cur.version ? cur : hello.heldVersion > 0 ? this.core.ctl.store.tableAt(this.gatewayId, hello.heldVersion) : undefined;
-    if (kept && hello.tableHash.length > 0 && tableHash(kept).equals(hello.tableHash)) this.held = { version: kept.version };
+    const kept = hello.heldVersion > 0 ? this.core.tableAt(this.gatewayId, hello.heldVersion) : undefined;
+    if (kept && kept.hash.equals(hello.tableHash)) this.held = { version: kept.table.version };
     if (hello.heldEpoch > this.core.epoch) {
       log.warn('agent holds a table from a newer controller epoch: it will refuse this controller', { gateway: this.gatewayId, agentEpoch: hello.heldEpoch, epoch: this.core.epoch });
     }
-    if (this.held?.version === cur.version) {
+    if (this.held?.version === cur.table.version) {
       this.core.stats.inSync++;
-      this.core.ctl.recordAck(this.gatewayId, cur.version, this.transport);
-      if (!reply({ epoch: this.core.epoch, body: { $case: 'inSync', inSync: { version: cur.version } } })) this.blocked = true;
+      this.core.ctl.recordAck(this.gatewayId, cur.table.version, this.transport);
+      if (!reply({ epoch: this.core.epoch, body: { $case: 'inSync', inSync: { version: cur.table.version } } })) this.blocked = true;
       return;
     }
     this.push(cur, reply);
@@ -275,11 +298,11 @@ export class AgentSession {
     log.debug('session ended', { gateway: this.gatewayId, transport: this.transport });
   }
 
-  /** Ends the session, telling the agent why. */
-  close(err: SwitchbackError): void {
+  /** Ends the session, telling the agent why (`quiet`: the caller logged it). */
+  close(err: SwitchbackError, quiet = false): void {
     if (this.closed) return;
     this.end();
-    log.info('session closed', { gateway: this.gatewayId, transport: this.transport, code: err.code, reason: err.message });
+    if (!quiet) log.info('session closed', { gateway: this.gatewayId, transport: this.transport, code: err.code, reason: err.message });
     try {
       this.sink.close(err);
     } catch {
@@ -298,43 +321,43 @@ export class AgentSession {
     this.dirty = false;
     const cur = this.core.tableOf(this.gatewayId);
     if (!cur) return this.close(new SwitchbackError('NOT_FOUND', `gateway '${this.gatewayId}' no longer exists`));
-    if (this.held?.version === cur.version) return;
+    if (this.held?.version === cur.table.version) return;
     this.push(cur, (m) => this.sink.send(m));
   }
 
   /** Sends `cur` as a delta from the held version when that is still kept, else as a snapshot. */
-  private push(cur: FlowTable, send: (m: SessionResponse) => boolean): void {
+  private push(cur: Versioned, send: (m: SessionResponse) => boolean): void {
     const epoch = this.core.epoch;
     let m: SessionResponse | undefined;
-    const base = this.held ? this.core.ctl.store.tableAt(this.gatewayId, this.held.version) : undefined;
+    const base = this.held ? this.core.tableAt(this.gatewayId, this.held.version) : undefined;
     if (base) {
       try {
-        m = { epoch, body: { $case: 'delta', delta: diffTables(base, cur) } };
+        m = { epoch, body: { $case: 'delta', delta: diffTables(base.table, cur.table) } };
         this.core.stats.deltas++;
       } catch {
         // Node id changed: only a snapshot can say that.
       }
     }
     if (!m) {
-      m = { epoch, body: { $case: 'snapshot', snapshot: { table: cur, tableHash: tableHash(cur) } } };
+      m = { epoch, body: { $case: 'snapshot', snapshot: { table: cur.table, tableHash: cur.hash } } };
       this.core.stats.snapshots++;
     }
-    this.inflight = cur.version;
+    this.inflight = cur.table.version;
     this.armAckTimer();
     if (!send(m)) this.blocked = true;
   }
 
   private ack(a: Ack): void {
     this.checkSender(a.gatewayId);
-    const cur = this.core.tableOf(this.gatewayId)!;
-    const t = a.version === cur.version ? cur : this.core.ctl.store.tableAt(this.gatewayId, a.version);
+    const cur = this.core.tableOf(this.gatewayId)!.table;
+    const t = this.core.tableAt(this.gatewayId, a.version);
     if (!t) {
       throw new SwitchbackError(
         a.version > cur.version ? 'INVALID_ARGUMENT' : 'FAILED_PRECONDITION',
         a.version > cur.version ? `ack for version ${a.version}, which was never issued (current ${cur.version})` : `ack for version ${a.version}, which is no longer kept`,
       );
     }
-    if (!tableHash(t).equals(a.tableHash)) throw invalid('ack.tableHash', `does not match version ${a.version}`);
+    if (!t.hash.equals(a.tableHash)) throw invalid('ack.tableHash', `does not match version ${a.version}`);
     this.core.stats.acks++;
     // A late ack of an older version (reordered, or repeated) moves nothing back.
     if (this.held && a.version < this.held.version) return;

@@ -130,7 +130,8 @@ export class MemoryStore implements Store {
       const stats = new Map(d.stats);
       const versions: { gatewayId: string; version: number }[] = [];
       for (const [gatewayId, content] of c.tables ?? []) {
-        const buf = FlowTable.encode({ ...content, gatewayId, version: seq, epoch: this.epoch }).finish();
+        // A copy: the writer's buffer is larger than what it holds.
+        const buf = FlowTable.encode({ ...content, gatewayId, version: seq, epoch: this.epoch }).finish().slice();
         tables.set(gatewayId, buf);
         const h = new Map(history.get(gatewayId) ?? []);
         h.set(seq, buf);
@@ -157,7 +158,7 @@ export class MemoryStore implements Store {
         summary: c.summary,
         tables: versions.sort((a, b) => cmp(a.gatewayId, b.gatewayId)),
       };
-      const encoded = JournalEntry.encode(entry).finish();
+      const encoded = JournalEntry.encode(entry).finish().slice();
       const next: Data = { ...d, lastSeq: seq, topology, tables, history, acks, keys, stats };
       // The swap: nothing after this point can fail.
       d.journal.push(encoded);

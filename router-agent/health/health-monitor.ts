@@ -7,10 +7,11 @@
 // Peers with the same interval share one timer (a "tick group"): at every
 // tick each peer of the group ends its interval (state machine in
 // probe-state.ts) and then sends its next probe. A peer that joins between
-// ticks sends its first probe at the next tick. Each UP peer also has a
-// detection timer for the instant its detection time runs out; a reply does
-// not re-arm it (replies are frequent): when it fires early because replies
-// came, it is set again for the new deadline.
+// ticks sends its first probe at the next tick. Detection is exact: when an
+// UP peer's deadline (last reply + multiplier x interval) falls before the
+// next tick, a timer is set for that instant; a peer that keeps answering
+// never needs one (its deadline stays ahead of the ticks), so a healthy
+// network costs one timer per interval per monitor, not one per peer.
 //
 // Peers are keyed by the gateway at the far end (the data plane's
 // setPeerState takes a gateway id); with two parallel links to one gateway
@@ -83,6 +84,8 @@ interface Entry {
 interface Group {
   intervalMs: number;
   peers: Map<string, Entry>;
+  /** `peers` as an array, rebuilt when membership changes (ticks are far more frequent). */
+  list: [string, Entry][] | undefined;
   timer: TimerHandle | undefined;
 }
 
@@ -155,6 +158,7 @@ export class HealthMonitor {
       const group = this.group(cfg.intervalMs);
       const entry: Entry = { probe, linkId: p.linkId, group, fresh: true, detectTimer: undefined };
       group.peers.set(p.gatewayId, entry);
+      group.list = undefined;
       this.peers.set(p.gatewayId, entry);
     }
     this.armStats();
@@ -195,7 +199,7 @@ export class HealthMonitor {
   private group(intervalMs: number): Group {
     let g = this.groups.get(intervalMs);
     if (!g) {
-      g = { intervalMs, peers: new Map(), timer: undefined };
+      g = { intervalMs, peers: new Map(), list: undefined, timer: undefined };
       this.groups.set(intervalMs, g);
       const grp = g;
       g.timer = this.clock.setTimeout(() => this.tick(grp), this.phaseMs);
@@ -208,6 +212,7 @@ export class HealthMonitor {
     e.detectTimer = undefined;
     this.peers.delete(id);
     e.group.peers.delete(id);
+    e.group.list = undefined;
     if (e.group.peers.size === 0) {
       if (e.group.timer) this.clock.clearTimeout(e.group.timer);
       this.groups.delete(e.group.intervalMs);
@@ -218,12 +223,11 @@ export class HealthMonitor {
     if (this.stopped || this.groups.get(g.intervalMs) !== g) return;
     const now = this.clock.now();
     g.timer = this.clock.setTimeout(() => this.tick(g), g.intervalMs);
-    // Snapshot: a listener may change the peer set (an agent applying a table).
-    const entries = [...g.peers.entries()];
+    // A snapshot: a listener may change the peer set (an agent applying a table).
+    const entries = (g.list ??= [...g.peers.entries()]);
     for (const [id, e] of entries) {
       if (this.peers.get(id) !== e) continue;
       if (!e.fresh && e.probe.tick(now) === 'up') {
-        this.armDetection(id, e);
         this.emit({ type: 'peer-up', peerId: id, linkId: e.linkId, atMs: now, downForMs: now - downSince(e, now) });
       }
     }
@@ -231,26 +235,26 @@ export class HealthMonitor {
       if (this.peers.get(id) !== e || this.stopped) continue;
       e.fresh = false;
       this.send(id, e.probe.probe(now));
-      if (!e.detectTimer && e.probe.state === 'up') this.armDetection(id, e);
+      this.armDetection(id, e, now, g.intervalMs);
       const m = e.probe.mtuProbe(now);
       if (m) this.send(id, m);
     }
   }
 
-  private armDetection(id: string, e: Entry): void {
+  /** Sets the detection timer when the deadline comes before the next tick (and none is set). */
+  private armDetection(id: string, e: Entry, now: number, intervalMs: number): void {
+    if (e.detectTimer || e.probe.state !== 'up') return;
     const dl = e.probe.deadline();
-    if (dl === undefined) return;
-    if (e.detectTimer) this.clock.clearTimeout(e.detectTimer);
+    if (dl === undefined || dl >= now + intervalMs) return;
     e.detectTimer = this.clock.setTimeout(() => {
       e.detectTimer = undefined;
       if (this.stopped || this.peers.get(id) !== e) return;
-      const now = this.clock.now();
-      if (e.probe.checkDetection(now) === 'down') {
-        this.emit({ type: 'peer-down', peerId: id, linkId: e.linkId, atMs: now, missed: e.probe.config.multiplier });
-      } else if (e.probe.state === 'up') {
-        this.armDetection(id, e);
+      const t = this.clock.now();
+      if (e.probe.checkDetection(t) === 'down') {
+        this.emit({ type: 'peer-down', peerId: id, linkId: e.linkId, atMs: t, missed: e.probe.config.multiplier });
       }
-    }, dl - this.clock.now());
+      // Otherwise a reply moved the deadline: the next tick looks again.
+    }, Math.max(0, dl - now));
   }
 
   private armStats(): void {

@@ -10,6 +10,10 @@
 //   `holdMs`, counted from the first reply of that run; an interval without
 //   a reply restarts the count. A link that flaps faster than the hold time
 //   therefore stays DOWN instead of moving routes back and forth.
+//   A peer that went DOWN before it ever answered (agents starting one after
+//   the other, a peer not yet deployed) comes UP at the end of its first
+//   answered interval: there is no flapping to damp, and holding it down
+//   would leave a freshly started network without tunnels for `holdMs`.
 //
 // Figures: RTT and jitter are smoothed like TCP's SRTT and RTTVAR (RFC 6298,
 // alpha 1/8, beta 1/4; the first sample sets SRTT = R, RTTVAR = R/2); loss
@@ -78,6 +82,8 @@ export class PeerProbe {
   private firstReplyInInterval = 0;
   /** Start of the current continuous run of answered intervals while DOWN. */
   private recoveringSince: number | undefined;
+  /** The current DOWN began before the peer had ever answered: no hold on recovery. */
+  private downBeforeFirstReply = false;
   /** Whether an interval has started (the first probe went out). */
   private started = false;
   private nextSeq = 1;
@@ -129,6 +135,7 @@ export class PeerProbe {
   checkDetection(now: number): Transition | undefined {
     const dl = this.deadline();
     if (this.state !== 'up' || dl === undefined || now < dl) return undefined;
+    this.downBeforeFirstReply = this.received === 0;
     return this.set('down', now);
   }
 
@@ -205,6 +212,7 @@ export class PeerProbe {
       this.recoveringSince = undefined;
       return undefined;
     }
+    if (this.downBeforeFirstReply) return this.set('up', now);
     this.recoveringSince ??= firstReply;
     return now - this.recoveringSince >= this.config.holdMs ? this.set('up', now) : undefined;
   }

@@ -27,8 +27,8 @@ function downAt(r: SimResult, gw: string, peer: string): number {
 
 const linkDown = `  - { at_ms: 5000, link_down: dc1-gw--o1-gw }`;
 
-failover('with local failover the outage is the detection time (about multiplier x interval)', () => {
-  const r = runScenario(officeScenario({ events: linkDown }));
+failover('with local failover the outage is the detection time (about multiplier x interval)', async () => {
+  const r = await runScenario(officeScenario({ events: linkDown }));
   const d = demand(r, 'o1-dc1');
   assert.is(d.episodes.length, 1);
   const e = d.episodes[0]!;
@@ -52,8 +52,8 @@ failover('with local failover the outage is the detection time (about multiplier
   assert.ok(d.outageMs < 3 * INTERVAL + 50, 'under 3 x interval + 50 ms');
 });
 
-failover('without local failover it is detection + control delay + compute + push', () => {
-  const r = runScenario(officeScenario({ events: linkDown, timing: { local_failover: false } }));
+failover('without local failover it is detection + control delay + compute + push', async () => {
+  const r = await runScenario(officeScenario({ events: linkDown, timing: { local_failover: false } }));
   const e = demand(r, 'o1-dc1').episodes[0]!;
   assert.is(e.restoredBy, 'controller');
   // The controller acts on the first report, from whichever end detected first.
@@ -71,9 +71,9 @@ failover('without local failover it is detection + control delay + compute + pus
   assert.ok(Math.abs(e.split.detectionMs + e.split.reconvergenceMs - e.durationMs) < 0.01, 'the parts add up');
 });
 
-failover('when the office has no loop-free backup it waits for the controller, even with local failover on', () => {
+failover('when the office has no loop-free backup it waits for the controller, even with local failover on', async () => {
   // dc1-dc2 costs 100: dc2 reaches dc1 through the office, so dc2 is no loop-free alternate.
-  const r = runScenario(officeScenario({ events: linkDown, dcCost: 100 }));
+  const r = await runScenario(officeScenario({ events: linkDown, dcCost: 100 }));
   const e = demand(r, 'o1-dc1').episodes[0]!;
   assert.is(e.restoredBy, 'controller');
   const first = Math.min(downAt(r, 'o1-gw', 'dc1-gw'), downAt(r, 'dc1-gw', 'o1-gw'));
@@ -82,8 +82,8 @@ failover('when the office has no loop-free backup it waits for the controller, e
   assert.ok(e.lossReasons['no_usable_next_hop at o1-gw']! > 0, 'the office dropped for lack of a usable next hop until the table came');
 });
 
-failover('the link coming back moves traffic home only after the hold time', () => {
-  const r = runScenario(officeScenario({ events: `${linkDown}\n  - { at_ms: 8000, link_up: dc1-gw--o1-gw }` }));
+failover('the link coming back moves traffic home only after the hold time', async () => {
+  const r = await runScenario(officeScenario({ events: `${linkDown}\n  - { at_ms: 8000, link_up: dc1-gw--o1-gw }` }));
   const d = demand(r, 'o1-dc1');
   assert.is(d.episodes.length, 1, 'the return costs no packets');
   assert.equal(d.pathEnd, ['o1-gw', 'dc1-gw']);
@@ -92,15 +92,15 @@ failover('the link coming back moves traffic home only after the hold time', () 
   assert.ok(up && up.atMs >= 13_000 && up.atMs <= 13_000 + 2 * INTERVAL + 10, `peer up at ${up?.atMs}`);
 });
 
-failover('a larger detect multiplier (the agent setting) makes the outage longer by the extra intervals', () => {
-  const at3 = demand(runScenario(officeScenario({ events: linkDown })), 'o1-dc1').outageMs;
-  const at6 = demand(runScenario(officeScenario({ events: linkDown, timing: { detect_multiplier: 6 } })), 'o1-dc1').outageMs;
+failover('a larger detect multiplier (the agent setting) makes the outage longer by the extra intervals', async () => {
+  const at3 = demand(await runScenario(officeScenario({ events: linkDown })), 'o1-dc1').outageMs;
+  const at6 = demand(await runScenario(officeScenario({ events: linkDown, timing: { detect_multiplier: 6 } })), 'o1-dc1').outageMs;
   assert.ok(at6 - at3 > 2 * INTERVAL && at6 - at3 < 4 * INTERVAL, `3: ${at3} ms, 6: ${at6} ms`);
 });
 
-failover('a per-link probe setting in network: (the agent override for that tunnel) shortens its detection', () => {
-  const base = demand(runScenario(officeScenario({ events: linkDown })), 'o1-dc1').episodes[0]!;
-  const fast = demand(runScenario(officeScenario({ events: linkDown, primaryLink: 'probe_interval_ms: 20' })), 'o1-dc1').episodes[0]!;
+failover('a per-link probe setting in network: (the agent override for that tunnel) shortens its detection', async () => {
+  const base = demand(await runScenario(officeScenario({ events: linkDown })), 'o1-dc1').episodes[0]!;
+  const fast = demand(await runScenario(officeScenario({ events: linkDown, primaryLink: 'probe_interval_ms: 20' })), 'o1-dc1').episodes[0]!;
   assert.is(fast.restoredBy, 'local-failover');
   assert.ok(fast.split.detectionMs <= 3 * 20 && fast.split.detectionMs > 2 * 20 - 10, `detection ${fast.split.detectionMs} ms at 20 ms probes`);
   assert.ok(base.split.detectionMs > 2 * INTERVAL - 10, `detection ${base.split.detectionMs} ms at 100 ms probes`);

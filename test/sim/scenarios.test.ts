@@ -15,22 +15,22 @@ const demand = (r: SimResult, id: string): DemandResult => {
   return d!;
 };
 
-sc('the same scenario and seed give byte-identical JSON; another seed does not', () => {
+sc('the same scenario and seed give byte-identical JSON; another seed does not', async () => {
   const s = officeScenario({ events: '  - { at_ms: 3000, link_down: dc1-gw--o1-gw }\n  - { at_ms: 6000, gray: { link: dc1-gw--dc2-gw, drop_pct: 20 } }', timing: { duration_s: 8, max_sample_pps: 200 } });
-  const a = JSON.stringify(runScenario(s));
-  const b = JSON.stringify(runScenario(s));
+  const a = JSON.stringify(await runScenario(s));
+  const b = JSON.stringify(await runScenario(s));
   assert.ok(a === b, 'identical');
-  const c = JSON.stringify(runScenario(officeScenario({ events: '  - { at_ms: 3000, link_down: dc1-gw--o1-gw }\n  - { at_ms: 6000, gray: { link: dc1-gw--dc2-gw, drop_pct: 20 } }', timing: { duration_s: 8, max_sample_pps: 200, seed: 4 } })));
+  const c = JSON.stringify(await runScenario(officeScenario({ events: '  - { at_ms: 3000, link_down: dc1-gw--o1-gw }\n  - { at_ms: 6000, gray: { link: dc1-gw--dc2-gw, drop_pct: 20 } }', timing: { duration_s: 8, max_sample_pps: 200, seed: 4 } })));
   assert.ok(a !== c, 'the seed matters (probe phases, packet phases, random drops)');
 });
 
-sc('a whole datacenter lost: traffic through it fails over locally, traffic to it is unreachable, not an outage', () => {
+sc('a whole datacenter lost: traffic through it fails over locally, traffic to it is unreachable, not an outage', async () => {
   const s = officeScenario({
     events: '  - { at_ms: 3000, site_down: dc1 }\n  - { at_ms: 8000, site_up: dc1 }',
     demands: ['  - { id: o1-dc1, from: o1, to: dc1, rate_pps: 200 }', '  - { id: o2-o1, from: o2, to: o1, rate_pps: 200 }', '  - { id: o1-dc2, from: o1, to: dc2, rate_pps: 200 }'].join('\n'),
     timing: { duration_s: 15 },
   });
-  const r = runScenario(s);
+  const r = await runScenario(s);
   // o1 -> dc2 went o1 > dc1 > dc2 (10 + 5 < 20): the office's backup is its direct tunnel.
   const through = demand(r, 'o1-dc2');
   assert.equal(through.pathStart, ['o1-gw', 'dc1-gw', 'dc2-gw']);
@@ -57,8 +57,8 @@ sc('a whole datacenter lost: traffic through it fails over locally, traffic to i
   assert.is(gw.downMs, 5000);
 });
 
-sc('the example scenario: Frankfurt lost, offices fail over through Amsterdam', () => {
-  const r = runScenario(loadScenario('examples/scenario-dc-loss.yaml'));
+sc('the example scenario: Frankfurt lost, offices fail over through Amsterdam', async () => {
+  const r = await runScenario(loadScenario('examples/scenario-dc-loss.yaml'));
   for (const d of r.demands) {
     if (d.to === 'fra') assert.is(d.status, 'unreachable', d.id);
     else if (d.pathStart.some((g) => g.startsWith('fra-'))) {
@@ -69,16 +69,16 @@ sc('the example scenario: Frankfurt lost, offices fail over through Amsterdam', 
   }
 });
 
-sc('a partition alone changes nothing for traffic (fail-static); the agent is reported cut off', () => {
-  const r = runScenario(officeScenario({ events: '  - { at_ms: 2000, partition: o1-gw }\n  - { at_ms: 6000, heal: o1-gw }', timing: { duration_s: 8 } }));
+sc('a partition alone changes nothing for traffic (fail-static); the agent is reported cut off', async () => {
+  const r = await runScenario(officeScenario({ events: '  - { at_ms: 2000, partition: o1-gw }\n  - { at_ms: 6000, heal: o1-gw }', timing: { duration_s: 8 } }));
   assert.is(demand(r, 'o1-dc1').status, 'ok');
   const gw = r.gateways.find((g) => g.id === 'o1-gw')!;
   assert.is(gw.controlUnreachableMs, 4000);
 });
 
-sc('a partition that isolates an office: reported unreachable, not as a long outage', () => {
+sc('a partition that isolates an office: reported unreachable, not as a long outage', async () => {
   // The office's access line (both tunnels) fails while its control channel is cut.
-  const r = runScenario(
+  const r = await runScenario(
     officeScenario({
       events: ['  - { at_ms: 2000, partition: o1-gw }', '  - { at_ms: 2000, srlg_down: o1-line }', '  - { at_ms: 9000, srlg_up: o1-line }', '  - { at_ms: 9000, heal: o1-gw }'].join('\n'),
       demands: '  - { id: o1-dc1, from: o1, to: dc1, rate_pps: 200 }\n  - { id: o2-o1, from: o2, to: o1, rate_pps: 200 }',
@@ -94,8 +94,8 @@ sc('a partition that isolates an office: reported unreachable, not as a long out
   }
 });
 
-sc('a failure the controller must fix, at an office it cannot reach, is unreachable until the partition heals', () => {
-  const r = runScenario(
+sc('a failure the controller must fix, at an office it cannot reach, is unreachable until the partition heals', async () => {
+  const r = await runScenario(
     officeScenario({
       events: ['  - { at_ms: 2000, partition: o1-gw }', '  - { at_ms: 3000, link_down: dc1-gw--o1-gw }', '  - { at_ms: 7000, heal: o1-gw }'].join('\n'),
       timing: { duration_s: 10, local_failover: false },
@@ -109,8 +109,8 @@ sc('a failure the controller must fix, at an office it cannot reach, is unreacha
   assert.ok(e.endMs > 7000 && e.endMs < 7200, `restored at ${e.endMs}`);
 });
 
-sc('a gray failure (data dropped, probes answered) is degraded service that probes do not see', () => {
-  const r = runScenario(
+sc('a gray failure (data dropped, probes answered) is degraded service that probes do not see', async () => {
+  const r = await runScenario(
     officeScenario({
       events: '  - { at_ms: 2000, gray: { link: dc1-gw--o1-gw, drop_pct: 30 } }\n  - { at_ms: 6000, gray: { link: dc1-gw--o1-gw, drop_pct: 0 } }',
       demands: '  - { id: o1-dc1, from: o1, to: dc1, rate_pps: 500 }',
@@ -127,8 +127,8 @@ sc('a gray failure (data dropped, probes answered) is degraded service that prob
   assert.ok(d.episodes.every((e) => e.lossReasons['gray on dc1-gw--o1-gw']! > 0));
 });
 
-sc('a gray failure that also eats probes is eventually detected and routed around', () => {
-  const r = runScenario(
+sc('a gray failure that also eats probes is eventually detected and routed around', async () => {
+  const r = await runScenario(
     officeScenario({
       events: '  - { at_ms: 2000, gray: { link: dc1-gw--o1-gw, drop_pct: 60, probe_drop_pct: 60 } }',
       demands: '  - { id: o1-dc1, from: o1, to: dc1, rate_pps: 500 }',
@@ -140,8 +140,8 @@ sc('a gray failure that also eats probes is eventually detected and routed aroun
   assert.equal(d.pathEnd, ['o1-gw', 'dc2-gw', 'dc1-gw']);
 });
 
-sc('the controller down: reports are lost, agents keep their tables, local failover still works; it resyncs on return', () => {
-  const r = runScenario(
+sc('the controller down: reports are lost, agents keep their tables, local failover still works; it resyncs on return', async () => {
+  const r = await runScenario(
     officeScenario({
       events: ['  - { at_ms: 1000, controller_down: true }', '  - { at_ms: 2000, link_down: dc1-gw--o1-gw }', '  - { at_ms: 5000, controller_up: true }'].join('\n'),
       timing: { duration_s: 8 },

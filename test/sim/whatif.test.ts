@@ -20,7 +20,7 @@ const failure = (r: WhatIfResult, name: string): FailureImpact => {
   return f!;
 };
 
-wi('every link, gateway, site and SRLG once; 4 sites give 12 site pairs', () => {
+wi('every link, gateway, site and SRLG once; 4 sites give 12 site pairs', async () => {
   const { r } = sweep();
   assert.equal(r.topology, { sites: 4, gateways: 4, links: 4, srlgs: 1, sitePairs: 12 });
   assert.is(r.failures.length, 4 + 4 + 4 + 1);
@@ -29,7 +29,7 @@ wi('every link, gateway, site and SRLG once; 4 sites give 12 site pairs', () => 
   assert.equal(r.predictions.controllerMs, 300 + 20 + 50 + 20);
 });
 
-wi('losing the primary tunnel: the office is covered by its loop-free backup; traffic towards it is not', () => {
+wi('losing the primary tunnel: the office is covered by its loop-free backup; traffic towards it is not', async () => {
   const f = failure(sweep().r, 'link dc1-gw--o1-gw');
   assert.is(f.disconnectedPairs, 0);
   // o1 -> dc1, and o1 -> dc2 and o1 -> o2 (both through dc1), switch to the tunnel to dc2 at detection.
@@ -42,13 +42,13 @@ wi('losing the primary tunnel: the office is covered by its loop-free backup; tr
   assert.equal(f.worstStretch, { from: 'dc1', to: 'o1', costBefore: 10, costAfter: 25, stretch: 2.5 });
 });
 
-wi('without a loop-free backup the same failure waits for the controller', () => {
+wi('without a loop-free backup the same failure waits for the controller', async () => {
   const f = failure(sweep(100).r, 'link dc1-gw--o1-gw');
   assert.ok(f.needController > 0);
   assert.is(f.predictedOutageMs, 390);
 });
 
-wi('the office access line (an SRLG) cuts the office off: 6 site pairs, ranked first', () => {
+wi('the office access line (an SRLG) cuts the office off: 6 site pairs, ranked first', async () => {
   const { r } = sweep();
   const f = failure(r, 'srlg o1-line');
   assert.is(f.disconnectedPairs, 6);
@@ -61,7 +61,7 @@ wi('the office access line (an SRLG) cuts the office off: 6 site pairs, ranked f
   assert.ok(r.failures.slice(0, firstZero).every((x) => x.disconnectedPairs + x.lostWithFailure > 0));
 });
 
-wi('demands: a failure that moves 40 Mbit/s onto a 10 Mbit/s tunnel flags the overload', () => {
+wi('demands: a failure that moves 40 Mbit/s onto a 10 Mbit/s tunnel flags the overload', async () => {
   const { r } = sweep(5, '  - { id: big, from: o1, to: dc1, rate_pps: 5000 }');
   assert.equal(r.baseline.demands, [{ id: 'big', path: ['o1-gw', 'dc1-gw'], latencyMs: 5, connected: true }]);
   const f = failure(r, 'link dc1-gw--o1-gw');
@@ -73,7 +73,7 @@ wi('demands: a failure that moves 40 Mbit/s onto a 10 Mbit/s tunnel flags the ov
   assert.equal(failure(r, 'site o1').demandsGoneWithFailure, ['big']);
 });
 
-wi('pairs of failures on request, bounded', () => {
+wi('pairs of failures on request, bounded', async () => {
   const s = officeScenario({ events: '  []' });
   const r = whatIf(s.topology, { pairs: true });
   assert.is(r.failures.length, 13 + (13 * 12) / 2);
@@ -88,12 +88,12 @@ wi('pairs of failures on request, bounded', () => {
   }
 });
 
-wi('the prediction matches what the simulator measures', () => {
+wi('the prediction matches what the simulator measures', async () => {
   for (const [dcCost, localFailover] of [[5, true], [100, true], [5, false]] as const) {
     const s = officeScenario({ events: '  - { at_ms: 3000, link_down: dc1-gw--o1-gw }', dcCost, timing: { duration_s: 5, local_failover: localFailover } });
     const predicted = failure(whatIf(s.topology, optionsFrom(s)), 'link dc1-gw--o1-gw').demands[0]!.predictedOutageMs!;
     assert.is(predicted, dcCost === 5 ? 300 : 390);
-    const measured = runScenario(s).demands[0]!.outageMs;
+    const measured = (await runScenario(s)).demands[0]!.outageMs;
     if (!localFailover) {
       // What-if assumes local failover; without it the controller path applies.
       assert.ok(measured <= 390 + 6 && measured > 390 - 100 - 10, `measured ${measured} ms without local failover`);

@@ -1,0 +1,160 @@
+// `npm run bench:push`: how long one link change takes to reach the fleet.
+// For 100, 300 and 1,000 connected agents on each transport (gRPC with
+// mutual TLS, NATS with the generated authorization on a real nats-server),
+// the controller runs here, the agents in one child process; each round
+// drains or undrains the link whose change moves every gateway's table and
+// times it to the last acknowledgement:
+//   change -> last ack  from the call into the controller (routing and the
+//                       store commit included) to the last agent's ack
+//   commit -> last ack  from the committed change to the last ack (the push)
+// Median and p99 over the rounds, and the controller's memory.
+//
+//   npm run bench:push                    # 100, 300, 1000 agents, 20 rounds
+//   npm run bench:push -- 100 300 --rounds 10
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setLogSink } from '../common/log.js';
+import { AdminState } from '../common/model.js';
+import { startController } from '../controller/main.js';
+import { startNatsServer } from '../test/helpers/nats-server.js';
+import { FLEET_WIDE_LINK } from '../test/helpers/fleet-topology.js';
+import { prepareFleet, waitFor } from '../test/helpers/southbound-fleet.js';
+import type { PushAgentsConfig } from './push-agents.js';
+
+// Only warnings and errors: a thousand sessions opening would drown the figures.
+setLogSink((line) => / (WARN |ERROR) /.test(line) && process.stderr.write(line + '\n'));
+const here = fileURLToPath(new URL('.', import.meta.url));
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '20' } } });
+const sizes = positionals.length ? positionals.map(Number) : [100, 300, 1000];
+const rounds = Number(values.rounds);
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+};
+const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
+
+interface Row {
+  transport: string;
+  agents: number;
+  e2eMedian: number;
+  e2eP99: number;
+  pushMedian: number;
+  pushP99: number;
+  rss: number;
+  heap: number;
+  connectS: number;
+}
+const rows: Row[] = [];
+
+for (const n of sizes) {
+  const dir = mkdtempSync(join(tmpdir(), `sb-bench-push-${n}-`));
+  process.stderr.write(`\n${n} agents: preparing the fleet (topology, CA, ${n} enrollments)\n`);
+  const fleet = await prepareFleet(join(dir, 'controller'), n - 2);
+  const nats = await startNatsServer({ config: fleet.natsConfig + '\nmax_payload: 8MB\n' });
+  const running = await startController({ dataDir: join(dir, 'controller'), adminListen: '127.0.0.1:0', southboundListen: '127.0.0.1:0', natsUrls: [nats.url] });
+  const ctl = running.controller;
+
+  for (const transport of ['grpc', 'nats'] as const) {
+    const cfgFile = join(dir, `agents-${transport}.json`);
+    const cfg: PushAgentsConfig = {
+      transport,
+      grpcAddress: running.southbound.grpcAddress,
+      natsUrl: nats.url,
+      storeDir: join(dir, `agents-${transport}`),
+      agents: fleet.gateways.map((gw) => ({ gatewayId: gw, ...pick(fleet.creds.get(gw)!) })),
+    };
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    const started = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'push-agents.ts'), cfgFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SWITCHBACK_LOG: 'warn' } });
+    await readyLine(child);
+    await waitFor(() => running.southbound.core.sessions().filter((s) => s.transport === transport).length === n, `${n} ${transport} sessions`, 120_000);
+    const connectS = (performance.now() - started) / 1000;
+    process.stderr.write(`  ${transport}: ${n} agents connected in ${connectS.toFixed(1)} s; ${rounds} rounds\n`);
+
+    const e2e: number[] = [];
+    const push: number[] = [];
+    let drained = ctl.topology().links.find((l) => l.id === FLEET_WIDE_LINK)!.adminState === AdminState.DRAINED;
+    for (let i = 0; i < rounds; i++) {
+      const waiting = new Map<string, number>();
+      let lastAck = 0;
+      let done!: () => void;
+      const all = new Promise<void>((r) => (done = r));
+      const off = ctl.on((e) => {
+        if (e.type === 'ack' && waiting.get(e.gatewayId) === e.version) {
+          waiting.delete(e.gatewayId);
+          if (waiting.size === 0) {
+            lastAck = performance.now();
+            done();
+          }
+        }
+      });
+      const t0 = performance.now();
+      const entry = drained ? ctl.undrainLink(FLEET_WIDE_LINK, 'bench') : ctl.drainLink(FLEET_WIDE_LINK, 'bench', 'bench:push');
+      const committed = performance.now();
+      drained = !drained;
+      for (const t of entry.tables) waiting.set(t.gatewayId, t.version);
+      // Acks that arrived during the synchronous commit were for older versions.
+      if (waiting.size !== n) throw new Error(`the change moved ${waiting.size} tables, expected ${n}`);
+      await Promise.race([all, new Promise((_, rej) => setTimeout(() => rej(new Error(`round ${i}: ${waiting.size} agents did not ack in 60 s`)), 60_000))]);
+      off();
+      e2e.push(lastAck - t0);
+      push.push(lastAck - committed);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const mem = process.memoryUsage();
+    rows.push({
+      transport, agents: n, connectS,
+      e2eMedian: quantile(e2e, 0.5), e2eP99: quantile(e2e, 0.99),
+      pushMedian: quantile(push, 0.5), pushP99: quantile(push, 0.99),
+      rss: mem.rss, heap: mem.heapUsed,
+    });
+    const r = rows.at(-1)!;
+    process.stderr.write(`  ${transport}: change->last ack median ${r.e2eMedian.toFixed(0)} ms p99 ${r.e2eP99.toFixed(0)} ms; commit->last ack median ${r.pushMedian.toFixed(0)} ms p99 ${r.pushP99.toFixed(0)} ms; rss ${mb(r.rss)} heap ${mb(r.heap)}\n`);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    // gRPC sessions end with their streams (NATS ones are superseded by the next Hellos).
+    if (transport === 'grpc') await waitFor(() => running.southbound.core.sessions().length === 0, 'gRPC sessions closed', 30_000);
+  }
+  await running.close();
+  await nats.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+process.stdout.write(
+  [
+    '',
+    `bench:push — ${rounds} link changes per row, each moving every agent's table (${new Date().toISOString().slice(0, 10)})`,
+    '',
+    '| transport | agents | change→last ack median | p99 | commit→last ack median | p99 | controller RSS | heap used | connect all |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) =>
+      `| ${r.transport} | ${r.agents} | ${r.e2eMedian.toFixed(0)} ms | ${r.e2eP99.toFixed(0)} ms | ${r.pushMedian.toFixed(0)} ms | ${r.pushP99.toFixed(0)} ms | ${mb(r.rss)} | ${mb(r.heap)} | ${r.connectS.toFixed(1)} s |`,
+    ),
+    '',
+  ].join('\n'),
+);
+process.exit(0);
+
+function pick(c: { keyPem: string; certPem: string; caPem: string; natsSeed: string }) {
+  return { keyPem: c.keyPem, certPem: c.certPem, caPem: c.caPem, natsSeed: c.natsSeed };
+}
+
+function readyLine(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`agents not ready after 180 s: ${out}`)), 180_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/ready \d+/.test(out)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`agents exited with ${code}: ${out}`)));
+  });
+}
