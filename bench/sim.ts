@@ -17,7 +17,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { generateValidTopology } from '../sim/generate-valid.js';
+import { generateTopology } from '../sim/generate-topology.js';
 import { runScenario } from '../sim/run-scenario.js';
 import { DEFAULT_LINK_NET, DEFAULT_TIMING, type Scenario } from '../sim/scenario.js';
 import { whatIf } from '../sim/whatif.js';
@@ -41,7 +41,7 @@ function cpuSince(c0: NodeJS.CpuUsage): number {
 
 function benchWhatIf(): Figures {
   // 210 gateways at 9.5 links each: about 200 sites (offices and two-gateway datacenters) and 1,000 links.
-  const topo = generateValidTopology({ gateways: 210, seed: 1, linksPerGateway: 9.5 });
+  const topo = generateTopology({ gateways: 210, seed: 1, linksPerGateway: 9.5 });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const r = whatIf(topo);
@@ -67,7 +67,7 @@ function benchWhatIf(): Figures {
 async function benchProbe(): Promise<Figures> {
   // One prefix per site keeps the 1,000 flow tables (1,000 rules each) to what
   // the controller and store must hold; probing does not depend on them.
-  const topo = generateValidTopology({ gateways: 1000, seed: 1, linksPerGateway: 4, prefixesPerSite: 1 });
+  const topo = generateTopology({ gateways: 1000, seed: 1, linksPerGateway: 4, prefixesPerSite: 1 });
   const link = topo.links.find((l) => l.srlgs.length > 0 && l.a.includes('-of'))!;
   const scenario: Scenario = {
     name: 'bench: 1,000 gateways probing',

@@ -4,6 +4,7 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { invalid, SwitchbackError } from '../common/errors.js';
+import { DEFAULT_COST_POLICY, type CostPolicy } from './routing/link-cost.js';
 
 export interface ControllerConfig {
   readonly dataDir: string;
@@ -21,6 +22,8 @@ export interface ControllerConfig {
   readonly southboundNames?: readonly string[];
   /** NATS server URLs: the NATS transport runs when given. */
   readonly natsUrls?: readonly string[];
+  /** Whether measured RTT moves link costs, and with what hysteresis. */
+  readonly costPolicy?: CostPolicy;
 }
 
 export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:7600';
@@ -45,7 +48,30 @@ const keys = {
   southbound_advertise: 'list',
   southbound_names: 'list',
   nats_url: 'list',
+  rtt_cost: 'mapping',
 } as const;
+
+/** rtt_cost: { enabled: true, us_per_cost_unit: 1000, hysteresis_pct: 20 } */
+function parseCostPolicy(v: unknown, source: string): CostPolicy {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw invalid('rtt_cost', 'must be a mapping with enabled, us_per_cost_unit, hysteresis_pct', { source });
+  const o = v as Record<string, unknown>;
+  const policy = { ...DEFAULT_COST_POLICY };
+  for (const [k, x] of Object.entries(o)) {
+    if (k === 'enabled') {
+      if (typeof x !== 'boolean') throw invalid('rtt_cost.enabled', 'must be true or false', { source });
+      policy.rttCost = x;
+    } else if (k === 'us_per_cost_unit' || k === 'hysteresis_pct') {
+      if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0 || (k === 'hysteresis_pct' && x > 1000)) {
+        throw invalid(`rtt_cost.${k}`, 'must be a positive number', { source });
+      }
+      if (k === 'us_per_cost_unit') policy.usPerCostUnit = x;
+      else policy.hysteresisPct = x;
+    } else {
+      throw invalid(`rtt_cost.${k}`, 'unknown key (expected enabled, us_per_cost_unit, hysteresis_pct)', { source });
+    }
+  }
+  return Object.freeze(policy);
+}
 
 export function parseControllerConfig(text: string, source: string): ControllerConfig {
   const doc = parseDocument(text);
@@ -56,10 +82,13 @@ export function parseControllerConfig(text: string, source: string): ControllerC
   const out: Record<string, string> = {};
   const lists: Record<string, string[]> = {};
   let insecure = false;
+  let costPolicy: CostPolicy | undefined;
   for (const [k, v] of Object.entries(raw)) {
     if (!(k in keys)) throw invalid(k, `unknown key (expected one of ${Object.keys(keys).join(', ')})`, { source });
     const kind = keys[k as keyof typeof keys];
-    if (kind === 'boolean') {
+    if (kind === 'mapping') {
+      costPolicy = parseCostPolicy(v, source);
+    } else if (kind === 'boolean') {
       if (typeof v !== 'boolean') throw invalid(k, 'must be true or false', { source });
       insecure = v;
     } else if (kind === 'list') {
@@ -85,11 +114,12 @@ export function parseControllerConfig(text: string, source: string): ControllerC
     southboundAdvertise: lists.southbound_advertise,
     southboundNames: lists.southbound_names,
     natsUrls: lists.nats_url,
+    costPolicy,
   };
-  checkAddress(cfg.adminListen, 'admin_listen');
-  checkAddress(cfg.southboundListen!, 'southbound_listen');
-  for (const a of cfg.southboundAdvertise ?? []) checkAddress(a, 'southbound_advertise');
-  for (const u of cfg.natsUrls ?? []) checkNatsUrl(u, 'nats_url');
+  checkAddress(cfg.adminListen, 'admin_listen', source);
+  checkAddress(cfg.southboundListen!, 'southbound_listen', source);
+  for (const a of cfg.southboundAdvertise ?? []) checkAddress(a, 'southbound_advertise', source);
+  for (const u of cfg.natsUrls ?? []) checkNatsUrl(u, 'nats_url', source);
   return Object.freeze(cfg);
 }
 
@@ -104,14 +134,14 @@ export function loadControllerConfig(path: string): ControllerConfig {
 }
 
 /** host:port with a port in range; IPv6 hosts in brackets. */
-export function checkAddress(addr: string, field: string): void {
+export function checkAddress(addr: string, field: string, source?: string): void {
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(addr);
-  if (!m || Number(m[2]) > 65535) throw invalid(field, `'${addr}' is not host:port`);
+  if (!m || Number(m[2]) > 65535) throw invalid(field, `'${addr}' is not host:port`, { source });
 }
 
 /** nats://host:port (or tls://, or a bare host:port as nats.js accepts). */
-export function checkNatsUrl(url: string, field: string): void {
+export function checkNatsUrl(url: string, field: string, source?: string): void {
   if (!/^((nats|tls|ws|wss):\/\/)?([^\s/@]+@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(url)) {
-    throw invalid(field, `'${url}' is not a NATS URL (nats://host:port)`);
+    throw invalid(field, `'${url}' is not a NATS URL (nats://host:port)`, { source });
   }
 }

@@ -9,6 +9,7 @@ import { notFound, precondition, invalid } from '../common/errors.js';
 import { tableHash } from '../common/flow-table.js';
 import { AdminState, OperState, type FlowTable, type Gateway, type Link, type Prefix, type Site, type Topology } from '../common/model.js';
 import type { Route, TableState } from '../proto/gen/switchback/v1/admin.js';
+import { DEFAULT_COST_POLICY, nextCost, type CostPolicy } from './routing/link-cost.js';
 import { computeRoutingState, recomputeAfterLinkChange, ruleKey, type GatewayRoutes, type RoutingOptions, type RoutingState } from './routing/index.js';
 import { canonicalTopology } from './topology/topology-check.js';
 import { checkTopology, diffTopology, mergeOperational, withDefaults, type TopologyChange } from './topology/topology-diff.js';
@@ -19,6 +20,8 @@ export interface ControllerOptions {
   store: Store;
   clock: Clock;
   routing?: RoutingOptions;
+  /** Whether and how measured RTT moves link costs (default: it does not). */
+  costPolicy?: CostPolicy;
 }
 
 export interface ChangeResult {
@@ -39,6 +42,9 @@ export class Controller {
   readonly store: Store;
   private readonly clock: Clock;
   private readonly routingOptions?: RoutingOptions;
+  private readonly costPolicy: CostPolicy;
+  /** Costs derived from measured RTT that differ from the configured ones. */
+  private costOverrides: ReadonlyMap<string, number>;
   private readonly hub = new EventHub();
   /** The routing of the stored model (kept for incremental recomputes). */
   private state: RoutingState | undefined;
@@ -48,6 +54,12 @@ export class Controller {
     this.store = opts.store;
     this.clock = opts.clock;
     this.routingOptions = opts.routing;
+    this.costPolicy = opts.costPolicy ?? DEFAULT_COST_POLICY;
+    this.costOverrides = new Map(
+      this.costPolicy.rttCost
+        ? [...this.store.linkStats()].filter(([, s]) => s.effectiveCost !== undefined).map(([id, s]) => [id, s.effectiveCost!])
+        : [],
+    );
     // Tables must match the model even if the routing code changed since
     // the last run (an upgrade): recompute once and commit what differs.
     this.change('controller', 'routes.recompute', 'controller', `tables recomputed at start of epoch ${this.store.epoch}`, (t) => t);
@@ -169,16 +181,48 @@ export class Controller {
       throw invalid('linkId', `gateway '${r.gatewayId}' is not an end of link '${r.linkId}'`);
     }
     const now = this.clock.wallMs();
+    let costEntry: JournalEntry | undefined;
     if (r.rttUs !== undefined || r.lossPpm !== undefined) {
-      this.store.setLinkStats(r.linkId, { rttUs: r.rttUs ?? 0, lossPpm: r.lossPpm ?? 0, atMs: now });
+      const current = this.costOverrides.get(link.id) ?? link.cost;
+      const next = r.rttUs ? nextCost(link.cost, current, r.rttUs, this.costPolicy) : current;
+      this.store.setLinkStats(r.linkId, { rttUs: r.rttUs ?? 0, lossPpm: r.lossPpm ?? 0, atMs: now, ...(next !== link.cost ? { effectiveCost: next } : {}) });
+      if (next !== current) costEntry = this.setEffectiveCost(link, current, next, r);
     }
-    if (r.state === OperState.UNSPECIFIED || r.state === link.operState) return undefined;
+    if (r.state === OperState.UNSPECIFIED || r.state === link.operState) return costEntry;
     const word = r.state === OperState.DOWN ? 'down' : 'up';
     return this.setLink(r.linkId, `agent:${r.gatewayId}`, 'link.oper', `link ${link.a}-${link.b} ${word}, reported by ${r.gatewayId}`, {
       operState: r.state,
       rttUs: r.rttUs ?? link.rttUs,
       lossPpm: r.lossPpm ?? link.lossPpm,
       changedUnixMs: now,
+    });
+  }
+
+  /**
+   * A measured RTT moved the link's cost past the hysteresis threshold:
+   * recompute with the new cost (journaled with the figure that caused it).
+   */
+  private setEffectiveCost(link: Link, from: number, to: number, r: LinkReportInput): JournalEntry {
+    const previous = this.costOverrides;
+    const overrides = new Map(previous);
+    if (to === link.cost) overrides.delete(link.id);
+    else overrides.set(link.id, to);
+    this.costOverrides = overrides;
+    try {
+      const rtt = ((r.rttUs ?? 0) / 1000).toFixed(1);
+      return this.change(`agent:${r.gatewayId}`, 'link.cost', link.id, `link ${link.a}-${link.b} cost ${from} -> ${to} (RTT ${rtt} ms), reported by ${r.gatewayId}`, (t) => t);
+    } catch (err) {
+      this.costOverrides = previous;
+      throw err;
+    }
+  }
+
+  /** Links with their latest measured RTT and loss, and the cost routing uses. */
+  links(): (Link & { effectiveCost: number })[] {
+    const stats = this.store.linkStats();
+    return this.store.topology().links.map((l) => {
+      const s = stats.get(l.id);
+      return { ...l, rttUs: s?.rttUs ?? l.rttUs, lossPpm: s?.lossPpm ?? l.lossPpm, effectiveCost: this.costOverrides.get(l.id) ?? l.cost };
     });
   }
 
@@ -244,7 +288,7 @@ export class Controller {
   }
 
   private currentRoutes(): ReadonlyMap<string, GatewayRoutes> {
-    return (this.state ??= computeRoutingState(this.store.topology(), this.routingOptions)).routes;
+    return (this.state ??= computeRoutingState(this.store.topology(), this.routingOpts())).routes;
   }
 
   /**
@@ -279,7 +323,10 @@ export class Controller {
     // Incremental when only links changed (routing decides), and only the
     // tables routing reports as changed are rebuilt and hashed: one link
     // change at 1,000 gateways touches a handful of tables, not all.
-    const state = this.state ? recomputeAfterLinkChange(this.state, next, undefined, this.routingOptions) : computeRoutingState(next, this.routingOptions);
+    const opts = this.routingOpts();
+    const state = this.state && this.state.options.costOverrides === opts.costOverrides
+      ? recomputeAfterLinkChange(this.state, next, undefined, opts)
+      : computeRoutingState(next, opts);
     const routes = state.routes;
     const candidates = new Set(this.state ? state.changedGateways : routes.keys());
     for (const id of newKeys.keys()) {
@@ -331,6 +378,10 @@ export class Controller {
     for (const gw of removedTables) this.hashes!.delete(gw);
     this.hub.emit({ type: 'journal', entry });
     return entry;
+  }
+
+  private routingOpts(): RoutingOptions {
+    return { ...this.routingOptions, costOverrides: this.costOverrides };
   }
 
   /** Content hashes of the stored tables, read once from the store and kept in step with commits. */

@@ -21,7 +21,7 @@ export interface RunningController {
 
 export async function startController(cfg: ControllerConfig, clock: Clock = new SystemClock()): Promise<RunningController> {
   const store = new LmdbStore({ path: cfg.dataDir });
-  const controller = new Controller({ store, clock });
+  const controller = new Controller({ store, clock, costPolicy: cfg.costPolicy });
   if (store.topology().sites.length === 0 && cfg.bootstrapTopology && existsSync(cfg.bootstrapTopology)) {
     const topo = parseTopologyYaml(readFileSync(cfg.bootstrapTopology, 'utf8'), cfg.bootstrapTopology, { current: store.topology() });
     const r = controller.applyTopology(topo, 'bootstrap');

@@ -6,7 +6,9 @@ import type { Clock } from '../common/clock.js';
 import { SwitchbackError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { Action, type FlowTable } from '../common/model.js';
+import type { AeadBackend } from './dataplane/aead.js';
 import { DataPlane, type PeerView, type Verdict } from './dataplane/index.js';
+import { loadNativeAead } from './io/native-aead.js';
 import type { TunPort } from './io/tun-port.js';
 import type { Endpoint, Underlay } from './io/underlay.js';
 
@@ -28,6 +30,8 @@ export interface AgentOptions {
   /** The VRF of this site's hosts; default: the VRF of the table's deliver rules. */
   accessVrf?: number;
   hopLimit?: number;
+  /** Seals and opens tunnel datagrams; default the native AEAD when its addon is built, else node:crypto. */
+  aead?: AeadBackend;
 }
 
 export type AgentEvent =
@@ -128,7 +132,15 @@ export class Agent {
       initialCounter: BigInt(Math.floor(this.clock.wallMs() * 1000)) << 12n,
       underlay: this.underlay.kind === 'gre' ? 'gre' : 'udp',
       hopLimit: this.opts.hopLimit,
+      aead: this.aeadBackend(),
     });
+  }
+
+  private aeadBackend(): AeadBackend | undefined {
+    if (this.opts.aead) return this.opts.aead;
+    const native = loadNativeAead();
+    log.info('tunnel AEAD', { implementation: native?.name ?? 'node:crypto' });
+    return native ?? undefined;
   }
 
   private fromAccess(pkt: Uint8Array): void {

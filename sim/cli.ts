@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { invalid, SwitchbackError } from '../common/errors.js';
 import { topologyToYaml } from '../controller/topology/topology-yaml.js';
-import { generateValidTopology } from './generate-valid.js';
+import { generateTopology } from './generate-topology.js';
 import { simHtml } from './report-html.js';
 import { simText } from './report-text.js';
 import { runScenario } from './run-scenario.js';
@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   const seed = values.seed === undefined ? undefined : integer(values.seed, '--seed', 0, 0xffffffff);
   if (values.generate !== undefined) {
     if (positionals.length > 0) throw invalid('generate', 'takes no scenario file');
-    const topo = generateValidTopology({
+    const topo = generateTopology({
       gateways: integer(values.generate, '--generate', 2, 65535),
       seed: seed ?? 1,
       ...(values.regions !== undefined ? { regions: integer(values.regions, '--regions', 1, 1000) } : {}),

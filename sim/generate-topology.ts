@@ -6,6 +6,7 @@
 // Same options and seed, same topology.
 
 import { invalid } from '../common/errors.js';
+import { checkTopology, defaultLinkId, withDefaults } from '../controller/topology/topology-check.js';
 import { createRandom } from '../common/random.js';
 import { AdminState, OperState, SiteKind, type Gateway, type Link, type Prefix, type Site, type Topology } from '../common/model.js';
 
@@ -82,7 +83,7 @@ export function generateTopology(opts: GenerateTopologyOptions): Topology {
     if (a === b || linked.has(key)) return false;
     linked.add(key);
     links.push({
-      id: `${a}~${b}`,
+      id: defaultLinkId(a, b),
       a,
       b,
       cost,
@@ -145,16 +146,20 @@ export function generateTopology(opts: GenerateTopologyOptions): Topology {
   }
 
   const prefixes = makePrefixes(sites, dcsOfRegion, prefixesPerSite);
-  return {
-    vrfs: [
-      { name: 'corp', id: 1 },
-      { name: 'guest', id: 2 },
-    ],
-    sites,
-    gateways,
-    links,
-    prefixes,
-  };
+  // Exactly what `switchback ctl apply` would accept and store: defaults
+  // filled (a link MTU of 0 becomes the smaller underlay MTU), validated.
+  return checkTopology(
+    withDefaults({
+      vrfs: [
+        { name: 'corp', id: 1 },
+        { name: 'guest', id: 2 },
+      ],
+      sites,
+      gateways,
+      links,
+      prefixes,
+    }),
+  );
 }
 
 function makePrefixes(sites: Site[], dcsOfRegion: string[][][], perSite: number): Prefix[] {

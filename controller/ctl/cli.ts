@@ -88,9 +88,9 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'links': {
-        const { links } = await client.call('listLinks', {});
+        const { links, effectiveCosts } = await client.call('listLinks', {});
         const rows = links.map((l) => [
-          l.id, l.a, l.b, l.cost, adminName(l.adminState), operName(l.operState),
+          l.id, l.a, l.b, effectiveCosts[l.id] !== undefined ? `${effectiveCosts[l.id]} (rtt; ${l.cost} set)` : l.cost, adminName(l.adminState), operName(l.operState),
           l.rttUs ? `${(l.rttUs / 1000).toFixed(1)}ms` : '-', l.lossPpm ? `${(l.lossPpm / 1e4).toFixed(2)}%` : '-',
           l.changedUnixMs ? new Date(l.changedUnixMs).toISOString() : '-',
         ]);

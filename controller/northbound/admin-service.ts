@@ -76,7 +76,11 @@ export function adminService(
     undrainLink: unary((req, call) => seq(ctl.undrainLink(req.id, who(call)))),
     getRoutes: unary((req) => ({ gatewayId: req.gatewayId, ...ctl.routesOf(req.gatewayId) })),
     listTables: unary(() => ({ epoch: ctl.epoch, tables: ctl.tableStates() })),
-    listLinks: unary(() => ({ links: ctl.topology().links })),
+    listLinks: unary(() => {
+      const links = ctl.links();
+      const effectiveCosts = Object.fromEntries(links.filter((l) => l.effectiveCost !== l.cost).map((l) => [l.id, l.effectiveCost]));
+      return { links: links.map(({ effectiveCost: _e, ...l }) => l), effectiveCosts };
+    }),
     listEvents: unary((req) => ({ entries: ctl.store.journal(req.afterSeq, Math.min(req.limit || 100, 10_000)) })),
     watchEvents: (call) => {
       // Replay what the caller missed, then follow the live journal.

@@ -8,8 +8,8 @@
 import { connect, nkeyAuthenticator, type KV, type Msg, type NatsConnection } from 'nats';
 import type { Clock } from '../../common/clock.js';
 import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
-import { tableHash } from '../../common/flow-table.js';
 import { createLogger } from '../../common/log.js';
+import type { FlowTable } from '../../common/model.js';
 import { SessionRequest, SessionResponse, TableSnapshot } from '../../proto/gen/switchback/v1/session.js';
 import type { Store } from '../store/store.js';
 import { BEAT_SUBJECT, HELLO_WILDCARD, REPORT_WILDCARD, TABLES_BUCKET, gatewayOfSubject, subjects } from './nats-subjects.js';
@@ -35,7 +35,7 @@ export interface NatsSouthbound {
 const encode = (m: SessionResponse) => SessionResponse.encode(m).finish();
 const refusal = (epoch: number, e: SwitchbackError): SessionResponse => ({ epoch, body: { $case: 'refusal', refusal: { code: e.code, message: e.message } } });
 
-export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 'table' | 'tables'>, opts: NatsSouthboundOptions): Promise<NatsSouthbound> {
+export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 'tables'>, opts: NatsSouthboundOptions): Promise<NatsSouthbound> {
   const servers = Array.isArray(opts.servers) ? opts.servers : [opts.servers];
   let nc: NatsConnection;
   try {
@@ -56,11 +56,11 @@ export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 
     throw new SwitchbackError('UNAVAILABLE', `cannot open the JetStream KV bucket ${TABLES_BUCKET} (is JetStream enabled?): ${(err as Error).message}`, { cause: err });
   }
 
-  const kvWriter = new KvWriter(kv, store);
+  const kvWriter = new KvWriter(kv, (gw) => core.tableOf(gw));
   const offJournal = core.ctl.on((e) => {
     if (e.type === 'journal') for (const t of e.entry.tables) kvWriter.changed(t.gatewayId);
   });
-  await kvWriter.syncAll();
+  await kvWriter.syncAll(store);
 
   const sinks = new Map<string, SessionSink>();
   const sinkOf = (gw: string): SessionSink => {
@@ -154,7 +154,7 @@ export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 
       offJournal();
       helloSub.unsubscribe();
       reportSub.unsubscribe();
-      await kvWriter.idle();
+      kvWriter.close();
       await nc.drain().catch(() => nc.close());
     },
   };
@@ -177,31 +177,35 @@ function publish(nc: NatsConnection, subject: string, data: Uint8Array): void {
   }
 }
 
+/** Puts in flight at once: JetStream stores them in order, more only queue (and time out) there. */
+const KV_CONCURRENCY = 16;
+
 /**
- * Keeps the KV bucket at every gateway's newest table: at most one put in
- * flight per gateway; changes meanwhile only mark it dirty, and the next
- * put writes whatever is newest then.
+ * Keeps the KV bucket at every gateway's newest table. A gateway whose
+ * table changed waits in a set (once, however often it changed); at most
+ * KV_CONCURRENCY puts are in flight and each writes the table that is newest
+ * when it starts. Pushes to agents go first: the bucket is for agents that
+ * start while the controller is down, not for the live path.
  */
 class KvWriter {
+  private readonly queue = new Set<string>();
   private readonly busy = new Set<string>();
-  private readonly dirty = new Set<string>();
-  private pending = 0;
   private waiters: (() => void)[] = [];
+  private scheduled = false;
+  private closed = false;
 
   constructor(
     private readonly kv: KV,
-    private readonly store: Pick<Store, 'table' | 'tables'>,
+    private readonly current: (gatewayId: string) => { table: FlowTable; hash: Buffer } | undefined,
   ) {}
 
-  /** Writes the tables the bucket lacks or holds older versions of. */
-  async syncAll(): Promise<void> {
-    const tables = this.store.tables();
-    const queue = [...tables];
-    const worker = async () => {
-      for (let t = queue.shift(); t; t = queue.shift()) {
-        const key = subjects(t.gatewayId).kvKey;
+  /** Queues the gateways whose bucket entry is missing or older than their table. */
+  async syncAll(store: Pick<Store, 'tables'>): Promise<void> {
+    const tables = store.tables();
+    const check = async () => {
+      for (let t = tables.shift(); t; t = tables.shift()) {
         try {
-          const e = await this.kv.get(key);
+          const e = await this.kv.get(subjects(t.gatewayId).kvKey);
           if (e && TableSnapshot.decode(e.value).table?.version === t.version) continue;
         } catch {
           // Unreadable entry: overwrite it.
@@ -209,32 +213,50 @@ class KvWriter {
         this.changed(t.gatewayId);
       }
     };
-    await Promise.all(Array.from({ length: 16 }, worker));
+    await Promise.all(Array.from({ length: KV_CONCURRENCY }, check));
     await this.idle();
   }
 
   changed(gatewayId: string): void {
-    if (this.busy.has(gatewayId)) {
-      this.dirty.add(gatewayId);
-      return;
-    }
-    const t = this.store.table(gatewayId);
-    if (!t) return;
-    this.busy.add(gatewayId);
-    this.pending++;
-    const bytes = TableSnapshot.encode({ table: t, tableHash: tableHash(t) }).finish();
-    this.kv
-      .put(subjects(gatewayId).kvKey, bytes)
-      .catch((err) => log.error('KV put failed', { gateway: gatewayId, bytes: bytes.length, reason: (err as Error).message }))
-      .finally(() => {
-        this.busy.delete(gatewayId);
-        this.pending--;
-        if (this.dirty.delete(gatewayId)) this.changed(gatewayId);
-        if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+    this.queue.add(gatewayId);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pump();
       });
+    }
   }
 
   idle(): Promise<void> {
-    return this.pending === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+    return this.queue.size + this.busy.size === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue.clear();
+  }
+
+  private pump(): void {
+    for (const gw of this.queue) {
+      if (this.busy.size >= KV_CONCURRENCY || this.closed) break;
+      if (this.busy.has(gw)) continue;
+      this.queue.delete(gw);
+      const cur = this.current(gw);
+      if (!cur) continue;
+      this.busy.add(gw);
+      const bytes = TableSnapshot.encode({ table: cur.table, tableHash: cur.hash }).finish();
+      this.kv
+        .put(subjects(gw).kvKey, bytes)
+        .catch((err) => {
+          log.warn('KV put failed; trying again', { gateway: gw, bytes: bytes.length, reason: (err as Error).message });
+          setTimeout(() => !this.closed && this.changed(gw), 1000).unref();
+        })
+        .finally(() => {
+          this.busy.delete(gw);
+          this.pump();
+          if (this.queue.size + this.busy.size === 0) for (const w of this.waiters.splice(0)) w();
+        });
+    }
   }
 }

@@ -153,7 +153,7 @@ export class SessionCore {
     log.warn(`refused ${what}`, { gateway: gatewayId, transport, code: e.code, reason: e.message });
   }
 
-  /** @internal The gateway's current table. */
+  /** The gateway's current table and its hash (decoded once per version). */
   tableOf(gw: string): Versioned | undefined {
     const c = this.cache.get(gw) ?? {};
     if (!c.cur) {
@@ -194,7 +194,7 @@ interface Held {
 }
 
 /** A table with its content hash. */
-interface Versioned {
+export interface Versioned {
   table: FlowTable;
   hash: Buffer;
 }

@@ -26,6 +26,8 @@ export interface LinkStats {
   rttUs: number;
   lossPpm: number;
   atMs: number;
+  /** The cost routing uses when measured RTT moved it off the configured cost. */
+  effectiveCost?: number;
 }
 
 /**

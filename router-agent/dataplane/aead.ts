@@ -24,6 +24,20 @@ export const SEAL_OVERHEAD = TUNNEL_HEADER_LENGTH + TAG_LENGTH;
 
 const NONCE_END = NONCE_OFFSET + NONCE_LENGTH;
 
+/**
+ * Who seals and opens: node:crypto here (nodeCryptoAead, the default), or
+ * a faster implementation handed in (the agent's native one, see
+ * router-agent/io/native-aead.ts). Every implementation produces exactly the
+ * bytes sealDatagram does and accepts exactly what openDatagram accepts.
+ */
+export interface AeadBackend {
+  readonly name: string;
+  /** As sealDatagram. */
+  seal(key: Buffer, datagram: Buffer, plaintext: Uint8Array): void;
+  /** As openDatagram: a fresh plaintext buffer, or null; the datagram is not changed. */
+  open(key: Buffer, datagram: Uint8Array): Buffer | null;
+}
+
 /** A datagram buffer for `payloadLength` bytes: header, payload, tag. Write the header, then seal. */
 export function allocDatagram(payloadLength: number): Buffer {
   return Buffer.allocUnsafe(SEAL_OVERHEAD + payloadLength);
@@ -63,3 +77,5 @@ export function openDatagram(key: Buffer, datagram: Uint8Array): Buffer | null {
   }
   return plaintext;
 }
+
+export const nodeCryptoAead: AeadBackend = Object.freeze({ name: 'node:crypto', seal: sealDatagram, open: openDatagram });

@@ -12,7 +12,7 @@
 
 import { SwitchbackError, invalid } from '../../common/errors.js';
 import { Action, type FlowTable, MAX_VRF_ID } from '../../common/model.js';
-import { TAG_LENGTH, allocDatagram, openDatagram, sealDatagram } from './aead.js';
+import { type AeadBackend, TAG_LENGTH, allocDatagram, nodeCryptoAead } from './aead.js';
 import { type CompiledPeer, type CompiledRule, type CompiledTable, canonicalHost, compileTable, type PeerRuntime } from './compiled-table.js';
 import {
   type CountersSnapshot,
@@ -76,6 +76,8 @@ export interface DataPlaneOptions {
    * before it started.
    */
   replayFloor?: bigint;
+  /** Seals and opens UDP tunnel datagrams (default node:crypto); the bytes on the wire are the same whichever. */
+  aead?: AeadBackend;
 }
 
 const ORIGIN_ACCESS = 0;
@@ -122,6 +124,7 @@ export class DataPlane {
   private readonly pkt = new IpPacket();
   private readonly icmpPkt = new IpPacket();
   private readonly gre = new GreHeader();
+  private readonly aead: AeadBackend;
 
   constructor(opts: DataPlaneOptions) {
     if (typeof opts !== 'object' || opts === null) throw invalid('options', 'must be an object');
@@ -140,6 +143,11 @@ export class DataPlane {
     this.icmpPerMs = intOption(opts.icmpPerSecond, 200, 1, 1_000_000, 'icmpPerSecond') / 1000;
     this.icmpBurst = intOption(opts.icmpBurst, 50, 1, 1_000_000, 'icmpBurst');
     this.icmpTokens = this.icmpBurst;
+    const aead = opts.aead ?? nodeCryptoAead;
+    if (typeof aead !== 'object' || aead === null || typeof aead.seal !== 'function' || typeof aead.open !== 'function') {
+      throw invalid('aead', 'must have seal() and open() functions');
+    }
+    this.aead = aead;
   }
 
   /**
@@ -234,7 +242,7 @@ export class DataPlane {
     if (peer === undefined) return this.drop(D_UNKNOWN_PEER);
     const key = peer.keys.forKeyId(headerKeyId(datagram));
     if (key === null) return this.drop(D_AUTH);
-    const plain = openDatagram(key, datagram);
+    const plain = this.aead.open(key, datagram);
     if (plain === null) return this.drop(D_AUTH);
     if (!peer.runtime.replay.accept(headerCounterHi(datagram), headerCounterLo(datagram))) return this.drop(D_REPLAY);
     const pc = peer.runtime.counters;
@@ -460,7 +468,7 @@ export class DataPlane {
       this.counterHi = (this.counterHi + 1) >>> 0;
       if (this.counterHi === 0) this.counterExhausted = true;
     }
-    sealDatagram(peer.keys.key, out, payload);
+    this.aead.seal(peer.keys.key, out, payload);
     const pc = peer.runtime.counters;
     pc.txPackets++;
     pc.txBytes += out.length;

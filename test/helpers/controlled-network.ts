@@ -20,6 +20,8 @@ export interface ControlledOptions {
   detectMultiplier?: number;
   holdMs?: number;
   localFailover?: boolean;
+  /** Extra environment for the agent processes (say SWITCHBACK_LOG=info); by default they log warnings only. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface ControlledNetwork {
@@ -95,7 +97,7 @@ export async function startControlledNetwork(h: NetnsHarness, spec: NetworkSpec,
       '--hold', String(opts.holdMs ?? 5000),
       ...(opts.localFailover === false ? ['--no-local-failover'] : []),
     ];
-    const a = await startAgentProcess(h, net.gwNs.get(gw)!, args);
+    const a = await startAgentProcess(h, net.gwNs.get(gw)!, args, opts.env);
     agents.set(gw, a);
     return a;
   };

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../../controller/ctl/admin-client.js';
 import { LmdbTableStore } from '../../router-agent/control/local-table-store.js';
+import { NatsTransport } from '../../router-agent/control/nats-transport.js';
 import { startControllerProcess, type ControllerProcess } from '../helpers/controller-process.js';
 import { freePort } from '../helpers/free-port.js';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
@@ -68,6 +69,11 @@ r('agents keep their tables while the controller is dead; agents restarted meanw
   await admin.call('drainLink', { id: FLEET_WIDE_LINK, reason: 'before the crash' });
   await waitFor(() => agents.filter((a) => a !== late).every((a) => a.client.stats.deltas === 1), 'the drain reached the running agents');
   await waitFor(async () => (await inSync()) === 39, 'their acks');
+  // The bucket is written after the pushes: wait until it holds the late agent's new table.
+  const probe = new NatsTransport({ servers: nats.url, gatewayId: late.gatewayId, nkeySeed: fleet.creds.get(late.gatewayId)!.natsSeed });
+  const newest = (await admin.call('listAgents', {})).agents.find((a) => a.gatewayId === late.gatewayId)!.version;
+  await waitFor(async () => (await probe.fetchLatest())?.table?.version === newest, 'the bucket holds the new table');
+  await probe.close();
 
   const held = new Map(agents.map((a) => [a.gatewayId, a.version]));
   const snapshotsBefore = new Map(agents.map((a) => [a.gatewayId, a.client.stats.snapshots]));

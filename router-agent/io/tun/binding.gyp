@@ -4,6 +4,11 @@
       "target_name": "tun",
       "sources": ["tun.c"],
       "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
+    },
+    {
+      "target_name": "aead",
+      "sources": ["aead.c"],
+      "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
     }
   ]
 }

@@ -195,7 +195,18 @@ export interface ListLinksRequest {
 }
 
 export interface ListLinksResponse {
+  /** Each link with its latest measured RTT and loss. */
   links: Link[];
+  /**
+   * Costs routing uses where measured RTT moved them off the configured
+   * cost (the controller's RTT cost policy, with hysteresis); by link id.
+   */
+  effectiveCosts: { [key: string]: number };
+}
+
+export interface ListLinksResponse_EffectiveCostsEntry {
+  key: string;
+  value: number;
 }
 
 export interface ListEventsRequest {
@@ -3136,7 +3147,7 @@ export const ListLinksRequest: MessageFns<ListLinksRequest> = {
 };
 
 function createBaseListLinksResponse(): ListLinksResponse {
-  return { links: [] };
+  return { links: [], effectiveCosts: {} };
 }
 
 export const ListLinksResponse: MessageFns<ListLinksResponse> = {
@@ -3144,6 +3155,9 @@ export const ListLinksResponse: MessageFns<ListLinksResponse> = {
     for (const v of message.links) {
       Link.encode(v!, writer.uint32(10).fork()).join();
     }
+    globalThis.Object.entries(message.effectiveCosts).forEach(([key, value]: [string, number]) => {
+      ListLinksResponse_EffectiveCostsEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
     return writer;
   },
 
@@ -3168,6 +3182,17 @@ export const ListLinksResponse: MessageFns<ListLinksResponse> = {
             message.links.push(Link.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = ListLinksResponse_EffectiveCostsEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.effectiveCosts[entry2.key] = entry2.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3181,13 +3206,51 @@ export const ListLinksResponse: MessageFns<ListLinksResponse> = {
   },
 
   fromJSON(object: any): ListLinksResponse {
-    return { links: globalThis.Array.isArray(object?.links) ? object.links.map((e: any) => Link.fromJSON(e)) : [] };
+    return {
+      links: globalThis.Array.isArray(object?.links) ? object.links.map((e: any) => Link.fromJSON(e)) : [],
+      effectiveCosts: isObject(object.effectiveCosts)
+        ? (globalThis.Object.entries(object.effectiveCosts) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.effective_costs)
+        ? (globalThis.Object.entries(object.effective_costs) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
   },
 
   toJSON(message: ListLinksResponse): unknown {
     const obj: any = {};
     if (message.links?.length) {
       obj.links = message.links.map((e) => Link.toJSON(e));
+    }
+    if (message.effectiveCosts) {
+      const entries = globalThis.Object.entries(message.effectiveCosts) as [string, number][];
+      if (entries.length > 0) {
+        obj.effectiveCosts = {};
+        entries.forEach(([k, v]) => {
+          obj.effectiveCosts[k] = Math.round(v);
+        });
+      }
     }
     return obj;
   },
@@ -3198,6 +3261,100 @@ export const ListLinksResponse: MessageFns<ListLinksResponse> = {
   fromPartial(object: DeepPartial<ListLinksResponse>): ListLinksResponse {
     const message = createBaseListLinksResponse();
     message.links = object.links?.map((e) => Link.fromPartial(e)) || [];
+    message.effectiveCosts = (globalThis.Object.entries(object.effectiveCosts ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseListLinksResponse_EffectiveCostsEntry(): ListLinksResponse_EffectiveCostsEntry {
+  return { key: "", value: 0 };
+}
+
+export const ListLinksResponse_EffectiveCostsEntry: MessageFns<ListLinksResponse_EffectiveCostsEntry> = {
+  encode(message: ListLinksResponse_EffectiveCostsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint32(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListLinksResponse_EffectiveCostsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListLinksResponse_EffectiveCostsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListLinksResponse_EffectiveCostsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: ListLinksResponse_EffectiveCostsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListLinksResponse_EffectiveCostsEntry>): ListLinksResponse_EffectiveCostsEntry {
+    return ListLinksResponse_EffectiveCostsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListLinksResponse_EffectiveCostsEntry>): ListLinksResponse_EffectiveCostsEntry {
+    const message = createBaseListLinksResponse_EffectiveCostsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
@@ -5103,6 +5260,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

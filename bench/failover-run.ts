@@ -1,0 +1,204 @@
+// One run of the failover scenario for `npm run bench:failover`: on a
+// running controlled network (test/e2e/failover.test.ts's three sites), a
+// ping from the office host to the dc2 host, the primary underlay veth
+// (o1's end of o1--d2) taken down, and every stage timed from the wall
+// clocks every process on this machine shares: the agents' log lines (peer
+// down, table applied), the controller journal's link.oper entry, ping's
+// send times. Then the link is restored and the network waited back into
+// its first state (peer up after the hold time, routes back, in sync).
+import { waitFor, type AgentProcess } from '../test/helpers/agent-process.js';
+import type { ControlledNetwork } from '../test/helpers/controlled-network.js';
+import type { NetnsHarness } from '../test/helpers/netns.js';
+import { linkId } from '../test/helpers/tunnel-network.js';
+import { PingSeries } from './failover-ping.js';
+
+export interface RunFigures {
+  lost: number;
+  /** Separate runs of lost pings; 1 when the cut caused one clean outage. */
+  gaps: number;
+  /** Mean ping spacing measured in this run (ms). */
+  spacingMs: number;
+  /** lost x spacing (ms). */
+  outageMs: number;
+  /** Send times of the last ping answered before the outage and the first after it (wall clock, ms), and the cut (t0..t1 bracket the `ip` command). */
+  raw: { lastBeforeMs: number; firstAfterMs: number; t0: number; t1: number; cut: number };
+  /** How long `ip link set down` took: the uncertainty of the cut instant (ms). */
+  cutSpreadMs: number;
+  /** Cut -> the first agent's peer-down line. */
+  detectMs: number;
+  /** Cut -> the other end's peer-down line. */
+  detectOtherMs: number;
+  /** Cut -> send time of the first ping answered after the outage. */
+  resumeMs: number;
+  /** First peer-down -> traffic flows again (with local failover). */
+  localMs?: number;
+  /** First peer-down -> the controller's link.oper journal entry. */
+  reportMs: number;
+  /** link.oper entry -> the last agent applied its new table version. */
+  pushMs: number;
+  /** First peer-down -> last agent applied (reportMs + pushMs). */
+  reconvMs: number;
+}
+
+export interface RunOptions {
+  probeIntervalMs: number;
+  localFailover: boolean;
+  pingMs: number;
+}
+
+const A = 'o1';
+const B = 'd2';
+const PRIMARY = linkId(A, B);
+
+interface JournalRow {
+  seq: number;
+  atUnixMs: number;
+  action: string;
+  subject: string;
+  summary: string;
+  tables?: { gatewayId: string; version: number }[];
+}
+
+export class FailoverRunner {
+  private peerAddress: string | undefined;
+
+  constructor(
+    private readonly h: NetnsHarness,
+    private readonly cn: ControlledNetwork,
+    private readonly opts: RunOptions,
+  ) {}
+
+  async run(): Promise<RunFigures> {
+    const { h, cn, opts } = this;
+    const [ns, ifname] = cn.net.linkIf.get(PRIMARY)!.a;
+    this.peerAddress ??= await this.address(...cn.net.linkIf.get(PRIMARY)!.b);
+    const seq0 = (await this.events(0)).at(-1)?.seq ?? 0;
+    const marks = this.marks();
+
+    const ping = new PingSeries(h, cn.net.hostNs.get('office')!, cn.net.hostAddr.get('dc2')!, opts.pingMs);
+    try {
+      await waitFor(() => ping.tailRun() >= 30, 'pings answered before the cut', 10_000);
+      // A random phase against the probe ticks.
+      await sleep(Math.random() * opts.probeIntervalMs);
+      const t0 = Date.now();
+      await h.setLink(ns, ifname, 'down');
+      const t1 = Date.now();
+
+      // Passive wait (log lines and ping output only): a `ctl` process now
+      // would take CPU from the agents being timed.
+      await waitFor(
+        () => this.peerDown(A, marks) !== undefined && this.peerDown(B, marks) !== undefined && ping.lastSeq() > 0 && this.lostSince(ping, t1) && ping.tailRun() >= 20
+          && this.appliedAfter(A, marks) && this.appliedAfter(B, marks),
+        `recovery after the cut:\n${this.tails(marks)}`,
+        30_000,
+      );
+      await sleep(100);
+      await ping.stop();
+
+      const entry = (await this.events(seq0)).find((e) => e.action === 'link.oper' && e.subject === PRIMARY && / down,/.test(e.summary));
+      if (!entry) throw new Error(`no link.oper down entry for ${PRIMARY} after #${seq0}`);
+      await cn.waitInSync();
+      const loss = ping.loss();
+      if (loss.lastBeforeMs === undefined || loss.firstAfterMs === undefined) throw new Error('the cut lost no pings: nothing to measure');
+      const cut = clamp(loss.lastBeforeMs + loss.spacingMs, t0, t1);
+      const downA = this.peerDown(A, marks)!;
+      const downB = this.peerDown(B, marks)!;
+      const firstDown = Math.min(downA, downB);
+      const applied = (entry.tables ?? []).map((t) => {
+        const at = this.appliedAt(t.gatewayId, t.version, marks);
+        if (at === undefined) throw new Error(`${t.gatewayId} has no 'table applied version=${t.version}' line`);
+        return at;
+      });
+      if (applied.length === 0) throw new Error(`the link.oper entry #${entry.seq} changed no table`);
+      const lastApplied = Math.max(...applied);
+      const figures: RunFigures = {
+        lost: loss.lost,
+        gaps: loss.gaps,
+        spacingMs: loss.spacingMs,
+        outageMs: loss.lost * loss.spacingMs,
+        raw: { lastBeforeMs: loss.lastBeforeMs, firstAfterMs: loss.firstAfterMs, t0, t1, cut },
+        cutSpreadMs: t1 - t0,
+        detectMs: firstDown - cut,
+        detectOtherMs: Math.max(downA, downB) - cut,
+        resumeMs: loss.firstAfterMs - cut,
+        localMs: opts.localFailover ? loss.firstAfterMs - firstDown : undefined,
+        reportMs: entry.atUnixMs - firstDown,
+        pushMs: lastApplied - entry.atUnixMs,
+        reconvMs: lastApplied - firstDown,
+      };
+      await this.restore(ns, ifname);
+      return figures;
+    } finally {
+      await ping.stop();
+    }
+  }
+
+  /** Link up, its route back, both ends' peer up after the hold time, the controller's link up and every agent in sync. */
+  private async restore(ns: string, ifname: string): Promise<void> {
+    const { h, cn } = this;
+    const marks = this.marks();
+    await h.setLink(ns, ifname, 'up');
+    // A device going down takes its routes with it: the /32 to the far end's router id.
+    const r = await h.exec(ns, 'ip', ['route', 'replace', `${cn.net.endpoint(B)}/32`, 'via', this.peerAddress!, 'dev', ifname]);
+    if (r.code !== 0) throw new Error(`restoring the route: ${r.stderr}`);
+    await waitFor(() => this.peerUp(A, marks) && this.peerUp(B, marks), `${PRIMARY} up at both ends:\n${this.tails(marks)}`, 60_000);
+    await waitFor(async () => (await cn.ctlJson<{ id: string; operState: number }[]>('links')).find((l) => l.id === PRIMARY)?.operState === 1, `${PRIMARY} up at the controller`);
+    await cn.waitInSync();
+  }
+
+  private agent(gw: string): AgentProcess {
+    return this.cn.agents.get(gw)!;
+  }
+
+  private marks(): Map<string, number> {
+    return new Map([...this.cn.agents].map(([gw, a]) => [gw, a.output().length]));
+  }
+
+  private since(gw: string, marks: Map<string, number>): string {
+    return this.agent(gw).output().slice(marks.get(gw) ?? 0);
+  }
+
+  private peerDown(gw: string, marks: Map<string, number>): number | undefined {
+    const m = new RegExp(`^(\\S+) INFO\\s+\\[health\\] peer \\S+ down link=${PRIMARY}\\b`, 'm').exec(this.since(gw, marks));
+    return m ? Date.parse(m[1]!) : undefined;
+  }
+
+  private peerUp(gw: string, marks: Map<string, number>): boolean {
+    return new RegExp(`\\[health\\] peer \\S+ up link=${PRIMARY}\\b`).test(this.since(gw, marks));
+  }
+
+  private appliedAfter(gw: string, marks: Map<string, number>): boolean {
+    return /\[agent\] table applied version=/.test(this.since(gw, marks));
+  }
+
+  private appliedAt(gw: string, version: number, marks: Map<string, number>): number | undefined {
+    const m = new RegExp(`^(\\S+) INFO\\s+\\[agent\\] table applied version=${version}\\b`, 'm').exec(this.since(gw, marks));
+    return m ? Date.parse(m[1]!) : undefined;
+  }
+
+  /** Whether a ping sent after `t` got lost (the cut took effect). */
+  private lostSince(ping: PingSeries, t: number): boolean {
+    const l = ping.loss();
+    return l.lost > 0 && (l.firstAfterMs ?? 0) > t;
+  }
+
+  private tails(marks: Map<string, number>): string {
+    return [...this.cn.agents.keys()].map((gw) => `--- ${gw}\n${this.since(gw, marks).slice(-2000)}`).join('\n');
+  }
+
+  private async events(after: number): Promise<JournalRow[]> {
+    const r = await this.cn.ctl('--json', 'events', '--after', String(after), '--limit', '1000');
+    if (r.code !== 0) throw new Error(`ctl events: ${r.stderr}`);
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalRow);
+  }
+
+  private async address(ns: string, ifname: string): Promise<string> {
+    const r = await this.h.exec(ns, 'ip', ['-j', '-4', 'addr', 'show', 'dev', ifname]);
+    const a = (JSON.parse(r.stdout) as { addr_info: { local: string }[] }[])[0]?.addr_info[0]?.local;
+    if (!a) throw new Error(`no IPv4 address on ${ifname} in ${ns}`);
+    return a;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
