@@ -7,8 +7,11 @@
 // streams, UDP 64-byte packets per second delivered, ping RTT through the
 // tunnel, and the CPU the tunnel processes used.
 //
-// Run as root: npm run bench:dataplane [-- --seconds N] [--only a,b]
-//   [--json FILE] [--cpu-prof DIR]
+// Run as root: npm run bench:dataplane [-- --seconds N] [--rounds N]
+//   [--only a,b] [--json FILE] [--cpu-prof DIR]
+// Each round builds and measures every tunnel once (in a rotated order, so
+// a change in machine load does not always hit the same tunnel); the table
+// shows the median of the rounds and the per-round figures follow it.
 // Missing Debian packages (iperf3, openvpn, wireguard-go, wireguard-tools)
 // are installed with apt-get when run as root. Every namespace and process
 // it creates is removed at the end, on errors and on SIGINT/SIGTERM.
@@ -20,12 +23,13 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NetnsHarness, netnsPrerequisites } from '../test/helpers/netns.js';
 import { buildTunnelNetwork, type BuiltNetwork } from '../test/helpers/tunnel-network.js';
-import { startAgentProcess, waitFor } from '../test/helpers/agent-process.js';
+import { startAgentProcess, waitFor, type AgentProcess } from '../test/helpers/agent-process.js';
 import { writeTables } from '../test/helpers/tables.js';
 
 const { values: opts } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
@@ -34,12 +38,17 @@ const { values: opts } = parseArgs({
   strict: true,
 });
 if (opts.help) {
-  console.log('usage: npm run bench:dataplane [-- --seconds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-gre] [--json FILE] [--cpu-prof DIR]');
+  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-gre] [--json FILE] [--cpu-prof DIR]');
   process.exit(0);
 }
 const SECONDS = Number(opts.seconds);
 if (!Number.isInteger(SECONDS) || SECONDS < 1 || SECONDS > 60) {
   console.error(`--seconds must be an integer 1-60, got '${opts.seconds}'`);
+  process.exit(2);
+}
+const ROUNDS = Number(opts.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 20) {
+  console.error(`--rounds must be an integer 1-20, got '${opts.rounds}'`);
   process.exit(2);
 }
 
@@ -126,6 +135,10 @@ interface Row {
   cpuTcp1?: number; // CPU seconds per second (1.0 = one core busy)
   cpuTcp4?: number;
   cpuUdp?: number;
+  /** Switchback: peer-down events of the agents' health monitors during the tests. */
+  peerDowns?: number;
+  /** Packets dropped in the gateways during the tests: interface drops and UDP socket-buffer overflows. */
+  drops?: Record<string, number>;
   error?: string;
 }
 
@@ -168,10 +181,22 @@ function cpuUsed(before: Map<number, number>, after: Map<number, number>): numbe
   return s;
 }
 
-let iperfPort = 5201;
+const peerDowns = (log: string) => (log.match(/peer \S+ down/g) ?? []).length;
 
-/** One iperf3 run from host A to host B with a fresh one-off server; returns the parsed JSON and the wall time. */
-async function iperf(h: NetnsHarness, net: BuiltNetwork, args: string[]): Promise<any> {
+let iperfPort = 5201;
+const UDP_LEN = 64;
+
+/** The parts of iperf3's JSON report read here. */
+interface IperfReport {
+  error?: string;
+  end?: {
+    sum_sent?: { packets?: number; seconds: number };
+    sum_received?: { bits_per_second: number; bytes: number; seconds: number };
+  };
+}
+
+/** One iperf3 run from host A to host B with a fresh one-off server. */
+async function iperf(h: NetnsHarness, net: BuiltNetwork, args: string[]): Promise<IperfReport> {
   const port = String(iperfPort++);
   const server = h.spawn(net.hostNs.get('b')!, 'iperf3', ['-s', '-1', '--forceflush', '-B', HOST_B, '-p', port]);
   let out = '';
@@ -181,7 +206,7 @@ async function iperf(h: NetnsHarness, net: BuiltNetwork, args: string[]): Promis
   try {
     const r = await h.exec(net.hostNs.get('a')!, 'iperf3', ['-c', HOST_B, '-p', port, '-J', '--connect-timeout', '5000', ...args], (SECONDS + 25) * 1000);
     if (r.signal) throw new Error(`iperf3 ${args.join(' ')} did not finish in time`);
-    let j: any;
+    let j: IperfReport;
     try {
       j = JSON.parse(r.stdout);
     } catch {
@@ -194,6 +219,12 @@ async function iperf(h: NetnsHarness, net: BuiltNetwork, args: string[]): Promis
   }
 }
 
+function received(r: IperfReport): number {
+  const bps = r.end?.sum_received?.bits_per_second;
+  if (bps === undefined) throw new Error('iperf3 TCP report without a received rate');
+  return bps;
+}
+
 async function withCpu<T>(nss: readonly string[], fn: () => Promise<T>): Promise<{ value: T; cpu: number }> {
   const before = await cpuSeconds(nss);
   const t0 = process.hrtime.bigint();
@@ -201,6 +232,34 @@ async function withCpu<T>(nss: readonly string[], fn: () => Promise<T>): Promise
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = await cpuSeconds(nss);
   return { value, cpu: cpuUsed(before, after) / wall };
+}
+
+/** Drop counters of the gateway namespaces: per interface (rx+tx dropped) and UDP buffer overflows. */
+async function gatewayDrops(h: NetnsHarness, net: BuiltNetwork): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const gw of GWS) {
+    const ns = net.gwNs.get(gw)!;
+    const links = await h.exec(ns, 'ip', ['-s', '-j', 'link', 'show']);
+    try {
+      for (const l of JSON.parse(links.stdout) as { ifname: string; stats64?: { rx?: { dropped?: number }; tx?: { dropped?: number } } }[]) {
+        const n = (l.stats64?.rx?.dropped ?? 0) + (l.stats64?.tx?.dropped ?? 0);
+        if (n > 0) out[`${gw} ${l.ifname}`] = n;
+      }
+    } catch {
+      // no JSON from this iproute2: no interface figures
+    }
+    const snmp = await h.exec(ns, 'cat', ['/proc/net/snmp']);
+    const udp = snmp.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+    if (udp.length === 2) {
+      const names = udp[0].split(/\s+/);
+      const vals = udp[1].split(/\s+/).map(Number);
+      for (const k of ['RcvbufErrors', 'SndbufErrors']) {
+        const v = vals[names.indexOf(k)];
+        if (v > 0) out[`${gw} udp ${k}`] = v;
+      }
+    }
+  }
+  return out;
 }
 
 async function measure(h: NetnsHarness, net: BuiltNetwork, row: Row): Promise<void> {
@@ -212,16 +271,19 @@ async function measure(h: NetnsHarness, net: BuiltNetwork, row: Row): Promise<vo
   await h.exec(hostA, 'ping', ['-c', '20', '-i', '0.01', '-W', '1', '-n', '-q', HOST_B]);
 
   const tcp1 = await withCpu(tunnelNs, () => iperf(h, net, ['-t', String(SECONDS), '-O', '1']));
-  row.tcp1 = tcp1.value.end.sum_received.bits_per_second;
+  row.tcp1 = received(tcp1.value);
   row.cpuTcp1 = tcp1.cpu;
   const tcp4 = await withCpu(tunnelNs, () => iperf(h, net, ['-t', String(SECONDS), '-O', '1', '-P', '4']));
-  row.tcp4 = tcp4.value.end.sum_received.bits_per_second;
+  row.tcp4 = received(tcp4.value);
   row.cpuTcp4 = tcp4.cpu;
-  const udp = await withCpu(tunnelNs, () => iperf(h, net, ['-t', String(SECONDS), '-u', '-l', '64', '-b', '0']));
-  // The client's end.sum holds the server's view: packets sent, of which lost.
-  const s = udp.value.end.sum;
-  row.udpPps = (s.packets - s.lost_packets) / s.seconds;
-  row.udpSentPps = s.packets / s.seconds;
+  const udp = await withCpu(tunnelNs, () => iperf(h, net, ['-t', String(SECONDS), '-u', '-l', String(UDP_LEN), '-b', '0']));
+  // Delivered = bytes the server got / datagram size: its packet and loss
+  // counts come from sequence numbers and miss a tail that never arrived.
+  const sent = udp.value.end?.sum_sent;
+  const got = udp.value.end?.sum_received;
+  if (!sent || !got || !(sent.seconds > 0)) throw new Error('iperf3 UDP report without send and receive sums');
+  row.udpPps = got.bytes / UDP_LEN / (got.seconds > 0 ? got.seconds : sent.seconds);
+  row.udpSentPps = (sent.packets ?? 0) / sent.seconds;
   row.cpuUdp = udp.cpu;
 
   // Last, on a warm path (JIT-compiled agents) with no other test traffic.
@@ -233,6 +295,7 @@ async function measure(h: NetnsHarness, net: BuiltNetwork, row: Row): Promise<vo
   }
   const loss = /(\d+(?:\.\d+)?)% packet loss/.exec(ping.stdout);
   if (loss && Number(loss[1]) > 0) row.note.push(`ping loss ${loss[1]}%`);
+  row.drops = await gatewayDrops(h, net);
 }
 
 // ---------------------------------------------------------------------------
@@ -243,6 +306,7 @@ interface Ctx {
   net: BuiltNetwork;
   dir: string;
   row: Row;
+  agents: AgentProcess[];
 }
 
 interface Scenario {
@@ -301,7 +365,19 @@ async function startSwitchback(c: Ctx, mode: 'udp' | 'gre'): Promise<void> {
   for (const gw of GWS) {
     const ep = c.net.endpoint(gw);
     const underlay = mode === 'udp' ? ['--listen', `${ep}:4789`] : ['--underlay', 'gre', '--gre-insecure', '--local-address', ep];
-    await startAgentProcess(agentHarness, c.net.gwNs.get(gw)!, ['--id', gw, '--table', tables.get(gw)!, ...underlay, '--tun', 'sb0', '--metrics', 'off']);
+    // --no-local-failover: this measures forwarding. Under overload the
+    // health probes share the data's fate (full socket buffers, a busy
+    // event loop) and time out; with local failover on, the only tunnel
+    // then stops for the whole --hold (5 s). The monitor still runs, and its
+    // peer-down lines (info level) are counted and reported. In GRE mode
+    // the probes do not come back at all in this build.
+    const agent = await startAgentProcess(
+      agentHarness,
+      c.net.gwNs.get(gw)!,
+      ['--id', gw, '--table', tables.get(gw)!, ...underlay, '--tun', 'sb0', '--metrics', 'off', '--no-local-failover'],
+      { SWITCHBACK_LOG: 'info' },
+    );
+    c.agents.push(agent);
   }
   for (const gw of GWS) {
     const remote = remoteSite(gw);
@@ -421,7 +497,7 @@ const SCENARIOS: Scenario[] = [
     kernel: false,
     async setup(c) {
       await startSwitchback(c, 'udp');
-      c.row.note.push('Switchback UDP underlay, AES-256-GCM, TUN MTU 1436');
+      c.row.note.push('Switchback UDP underlay, AES-256-GCM, TUN MTU 1436, --no-local-failover');
     },
   },
   {
@@ -430,12 +506,12 @@ const SCENARIOS: Scenario[] = [
     kernel: false,
     async setup(c) {
       await startSwitchback(c, 'gre');
-      c.row.note.push('Switchback GRE (plaintext, raw socket), TUN MTU 1476');
+      c.row.note.push('Switchback GRE (plaintext, raw socket), TUN MTU 1476, --no-local-failover');
     },
   },
 ];
 
-async function runScenario(sc: Scenario): Promise<Row> {
+async function runScenario(sc: Scenario, round: number): Promise<Row> {
   const row: Row = { key: sc.key, name: sc.name, kernel: sc.kernel, note: [] };
   const why = sc.unavailable?.();
   if (why) {
@@ -448,9 +524,12 @@ async function runScenario(sc: Scenario): Promise<Row> {
   let c: Ctx | undefined;
   try {
     const net = await buildTunnelNetwork(h, SPEC);
-    c = { h, net, dir, row };
+    c = { h, net, dir, row, agents: [] };
     await sc.setup(c);
+    const downsBefore = c.agents.map((a) => peerDowns(a.output()));
     await measure(h, net, row);
+    const downs = c.agents.reduce((n, a, i) => n + peerDowns(a.output()) - downsBefore[i], 0);
+    if (c.agents.length) row.peerDowns = downs;
   } catch (err) {
     row.error = (err as Error).message;
   } finally {
@@ -458,12 +537,50 @@ async function runScenario(sc: Scenario): Promise<Row> {
     if (c) sc.teardown?.(c);
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(`# ${sc.name}: ${((Date.now() - t0) / 1000).toFixed(0)} s${row.error ? ` (error: ${row.error.split('\n')[0]})` : ''}`);
+  console.log(`# round ${round} ${sc.name}: ${((Date.now() - t0) / 1000).toFixed(0)} s${row.error ? ` (error: ${row.error.split('\n')[0]})` : ''}`);
   return row;
 }
 
 // ---------------------------------------------------------------------------
 // Report
+
+const METRICS = ['tcp1', 'tcp4', 'udpPps', 'udpSentPps', 'rttMs', 'rttMinMs', 'cpuTcp1', 'cpuTcp4', 'cpuUdp'] as const;
+
+function median(xs: number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One row per tunnel: the median of each figure over the rounds that produced it. */
+function aggregate(runs: Row[][]): Row[] {
+  const out: Row[] = [];
+  for (const key of [...new Set(runs.flat().map((r) => r.key))]) {
+    const mine = runs.flat().filter((r) => r.key === key);
+    const row: Row = { key, name: mine[0].name, kernel: mine[0].kernel, note: [...new Set(mine.flatMap((r) => r.note))] };
+    for (const m of METRICS) row[m] = median(mine.map((r) => r[m]).filter((v): v is number => v !== undefined));
+    const errors = [...new Set(mine.filter((r) => r.error).map((r) => r.error!))];
+    if (errors.length) row.error = errors.join(' | ');
+    const downs = mine.map((r) => r.peerDowns ?? 0);
+    if (downs.some((d) => d > 0)) row.note.push(`health monitors declared the peer down during the tests (probes lost or late): ${downs.join(' / ')} time(s) per round`);
+    const failed = mine.filter((r) => r.error).length;
+    if (failed && row.tcp1 !== undefined) row.note.push(`${failed} of ${mine.length} rounds failed`);
+    out.push(row);
+  }
+  return out;
+}
+
+function perRound(runs: Row[][]): string {
+  const head = ['tunnel', 'TCP x1 Gbit/s', 'TCP x4 Gbit/s', 'UDP 64B kpps', 'ping avg ms'];
+  const keys = [...new Set(runs.flat().map((r) => r.key))];
+  const body = keys.map((key) => {
+    const mine = runs.map((round) => round.find((r) => r.key === key));
+    const col = (f: (r: Row) => string) => mine.map((r) => (r ? f(r) : '-')).join(' / ');
+    return [mine.find(Boolean)!.name, col((r) => gbit(r.tcp1)), col((r) => gbit(r.tcp4)), col((r) => kpps(r.udpPps)), col((r) => ms(r.rttMs))];
+  });
+  return [head, head.map(() => '---'), ...body].map((l) => `| ${l.join(' | ')} |`).join('\n');
+}
 
 const gbit = (bps?: number) => (bps === undefined ? '-' : (bps / 1e9).toFixed(2));
 const kpps = (pps?: number) => (pps === undefined ? '-' : (pps / 1e3).toFixed(0));
@@ -530,14 +647,32 @@ async function main(): Promise<number> {
   const load0 = loadavg();
   const started = new Date();
   console.log(`# bench:dataplane ${started.toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), kernel ${release()}, node ${process.version}, iperf3 ${version('iperf3', ['--version'], /iperf (\S+)/)}`);
-  console.log(`# load average before: ${load0.map((l) => l.toFixed(2)).join(' ')}; ${SECONDS} s per iperf3 test (TCP with 1 s omitted), ping -c 50 -i 0.01`);
-  const rows: Row[] = [];
-  for (const sc of chosen) rows.push(await runScenario(sc));
+  console.log(`# load average before: ${load0.map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds; ${SECONDS} s per iperf3 test (TCP with 1 s omitted), ping -c 50 -i 0.01`);
+  const runs: Row[][] = [];
+  const loads: number[] = [load0[0]];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = chosen.map((_, i) => chosen[(i + round - 1) % chosen.length]);
+    const rows: Row[] = [];
+    for (const sc of order) {
+      rows.push(await runScenario(sc, round));
+      loads.push(loadavg()[0]);
+    }
+    runs.push(rows);
+  }
+  const rows = aggregate(runs);
   const load1 = loadavg();
 
   console.log('');
+  console.log(`Median of ${ROUNDS} round(s):`);
+  console.log('');
   console.log(table(rows));
   console.log('');
+  if (ROUNDS > 1) {
+    console.log('Per round (round 1 / 2 / ...):');
+    console.log('');
+    console.log(perRound(runs));
+    console.log('');
+  }
   console.log(ratios(rows));
   console.log('');
   console.log(verdict(rows));
@@ -546,12 +681,19 @@ async function main(): Promise<number> {
     if (r.note.length) console.log(`- ${r.name}: ${r.note.join('; ')}${r.udpSentPps ? `; UDP offered ${kpps(r.udpSentPps)} kpps` : ''}`);
     if (r.error && r.tcp1 !== undefined) console.log(`- ${r.name}: error after partial results: ${r.error}`);
   }
-  console.log(`- CPU: seconds of CPU per second of test used by every process in the two gateway namespaces (1.00 = one core); 'kernel' = in softirq, not attributed`);
-  console.log(`# load average after: ${load1.map((l) => l.toFixed(2)).join(' ')}; total ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
-  if (opts.json) {
-    writeFileSync(opts.json, JSON.stringify({ started: started.toISOString(), seconds: SECONDS, cpus: cpus().length, loadBefore: load0, loadAfter: load1, rows }, null, 2));
+  for (const key of [...new Set(runs.flat().map((r) => r.key))]) {
+    const per = runs.map((round) => round.find((r) => r.key === key)?.drops);
+    if (per.some((d) => d && Object.keys(d).length)) {
+      const text = per.map((d, i) => `round ${i + 1}: ${d ? Object.entries(d).map(([k, v]) => `${k} ${v}`).join(', ') || 'none' : '-'}`).join('; ');
+      console.log(`- drops in the gateways, ${runs.flat().find((r) => r.key === key)!.name}: ${text}`);
+    }
   }
-  return rows.some((r) => r.error && !r.error.startsWith('not run')) ? 1 : 0;
+  console.log(`- CPU: seconds of CPU per second of test used by every process in the two gateway namespaces (1.00 = one core); 'kernel' = in softirq, not attributed`);
+  console.log(`# load average after: ${load1.map((l) => l.toFixed(2)).join(' ')}; 1-minute load during the run ${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)} on ${cpus().length} CPUs; total ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
+  if (opts.json) {
+    writeFileSync(opts.json, JSON.stringify({ started: started.toISOString(), seconds: SECONDS, rounds: ROUNDS, cpus: cpus().length, loadBefore: load0, loadAfter: load1, loads, rows, runs }, null, 2));
+  }
+  return runs.flat().some((r) => r.error && !r.error.startsWith('not run')) ? 1 : 0;
 }
 
 main().then(

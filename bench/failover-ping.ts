@@ -2,8 +2,9 @@
 // timestamps (-D): the send time of every answered ping (receive time minus
 // its RTT) tells when traffic stopped and when it flowed again. ping sleeps
 // `-i` after each send rather than keeping a fixed schedule, so on a busy
-// machine its real spacing is longer than asked; outages are counted in lost
-// pings times the spacing measured in the same run.
+// machine its real spacing is longer than asked (and longer still while no
+// replies come); outages are counted in lost pings times the spacing ping
+// really kept across the outage.
 import type { NetnsHarness } from '../test/helpers/netns.js';
 
 export interface PingReply {

@@ -18,7 +18,9 @@ export interface RunFigures {
   gaps: number;
   /** Mean ping spacing measured in this run (ms). */
   spacingMs: number;
-  /** lost x spacing (ms). */
+  /** ping's real spacing across the outage: the send-time span from the last answered ping before it to the first after it, over lost + 1. */
+  outageSpacingMs: number;
+  /** lost x outageSpacingMs (ms): the outage by ping's own clock. */
   outageMs: number;
   /** Send times of the last ping answered before the outage and the first after it (wall clock, ms), and the cut (t0..t1 bracket the `ip` command). */
   raw: { lastBeforeMs: number; firstAfterMs: number; t0: number; t1: number; cut: number };
@@ -38,6 +40,10 @@ export interface RunFigures {
   pushMs: number;
   /** First peer-down -> last agent applied (reportMs + pushMs). */
   reconvMs: number;
+  /** Peer-down lines not caused by the cut: another link, or before the cut (false detections). */
+  falseDowns: number;
+  /** The agents' health and table lines of the run, ms relative to the cut (for --json and investigations). */
+  timeline: string[];
 }
 
 export interface RunOptions {
@@ -87,7 +93,7 @@ export class FailoverRunner {
       // Passive wait (log lines and ping output only): a `ctl` process now
       // would take CPU from the agents being timed.
       await waitFor(
-        () => this.peerDown(A, marks) !== undefined && this.peerDown(B, marks) !== undefined && ping.lastSeq() > 0 && this.lostSince(ping, t1) && ping.tailRun() >= 20
+        () => this.peerDown(A, marks, t0) !== undefined && this.peerDown(B, marks, t0) !== undefined && ping.lastSeq() > 0 && this.lostSince(ping, t1) && ping.tailRun() >= 20
           && this.appliedAfter(A, marks) && this.appliedAfter(B, marks),
         `recovery after the cut:\n${this.tails(marks)}`,
         30_000,
@@ -101,12 +107,12 @@ export class FailoverRunner {
       const loss = ping.loss();
       if (loss.lastBeforeMs === undefined || loss.firstAfterMs === undefined) throw new Error('the cut lost no pings: nothing to measure');
       const cut = clamp(loss.lastBeforeMs + loss.spacingMs, t0, t1);
-      const downA = this.peerDown(A, marks)!;
-      const downB = this.peerDown(B, marks)!;
+      const downA = this.peerDown(A, marks, t0)!;
+      const downB = this.peerDown(B, marks, t0)!;
       const firstDown = Math.min(downA, downB);
       const applied = (entry.tables ?? []).map((t) => {
         const at = this.appliedAt(t.gatewayId, t.version, marks);
-        if (at === undefined) throw new Error(`${t.gatewayId} has no 'table applied version=${t.version}' line`);
+        if (at === undefined) throw new Error(`${t.gatewayId} has no 'table applied version=${t.version}' (or newer) line`);
         return at;
       });
       if (applied.length === 0) throw new Error(`the link.oper entry #${entry.seq} changed no table`);
@@ -115,7 +121,8 @@ export class FailoverRunner {
         lost: loss.lost,
         gaps: loss.gaps,
         spacingMs: loss.spacingMs,
-        outageMs: loss.lost * loss.spacingMs,
+        outageSpacingMs: (loss.firstAfterMs - loss.lastBeforeMs) / (loss.lost + 1),
+        outageMs: (loss.lost * (loss.firstAfterMs - loss.lastBeforeMs)) / (loss.lost + 1),
         raw: { lastBeforeMs: loss.lastBeforeMs, firstAfterMs: loss.firstAfterMs, t0, t1, cut },
         cutSpreadMs: t1 - t0,
         detectMs: firstDown - cut,
@@ -125,6 +132,8 @@ export class FailoverRunner {
         reportMs: entry.atUnixMs - firstDown,
         pushMs: lastApplied - entry.atUnixMs,
         reconvMs: lastApplied - firstDown,
+        falseDowns: this.falseDowns(marks, t0),
+        timeline: this.timeline(marks, cut),
       };
       await this.restore(ns, ifname);
       return figures;
@@ -158,9 +167,33 @@ export class FailoverRunner {
     return this.agent(gw).output().slice(marks.get(gw) ?? 0);
   }
 
-  private peerDown(gw: string, marks: Map<string, number>): number | undefined {
-    const m = new RegExp(`^(\\S+) INFO\\s+\\[health\\] peer \\S+ down link=${PRIMARY}\\b`, 'm').exec(this.since(gw, marks));
-    return m ? Date.parse(m[1]!) : undefined;
+  /** When `gw` logged the cut link down, at or after `t0`. */
+  private peerDown(gw: string, marks: Map<string, number>, t0: number): number | undefined {
+    for (const m of this.since(gw, marks).matchAll(new RegExp(`^(\\S+) INFO\\s+\\[health\\] peer \\S+ down link=${PRIMARY}\\b`, 'gm'))) {
+      const t = Date.parse(m[1]!);
+      if (t >= t0) return t;
+    }
+    return undefined;
+  }
+
+  private falseDowns(marks: Map<string, number>, t0: number): number {
+    let n = 0;
+    for (const gw of this.cn.agents.keys()) {
+      for (const m of this.since(gw, marks).matchAll(/^(\S+) INFO\s+\[health\] peer \S+ down link=(\S+)/gm)) {
+        if (m[2] !== PRIMARY || Date.parse(m[1]!) < t0) n++;
+      }
+    }
+    return n;
+  }
+
+  private timeline(marks: Map<string, number>, cut: number): string[] {
+    const rows: [number, string][] = [];
+    for (const gw of this.cn.agents.keys()) {
+      for (const m of this.since(gw, marks).matchAll(/^(\S+) (INFO|WARN|ERROR)\s+\[(\w+)\] (.*)$/gm)) {
+        rows.push([Date.parse(m[1]!) - cut, `${gw} ${m[2]} [${m[3]}] ${m[4]}`]);
+      }
+    }
+    return rows.sort((a, b) => a[0] - b[0]).map(([t, l]) => `${t >= 0 ? '+' : ''}${t} ${l}`);
   }
 
   private peerUp(gw: string, marks: Map<string, number>): boolean {
@@ -171,9 +204,12 @@ export class FailoverRunner {
     return /\[agent\] table applied version=/.test(this.since(gw, marks));
   }
 
+  /** When `gw` applied `version` or a newer one (updates to a busy agent are coalesced). */
   private appliedAt(gw: string, version: number, marks: Map<string, number>): number | undefined {
-    const m = new RegExp(`^(\\S+) INFO\\s+\\[agent\\] table applied version=${version}\\b`, 'm').exec(this.since(gw, marks));
-    return m ? Date.parse(m[1]!) : undefined;
+    for (const m of this.since(gw, marks).matchAll(/^(\S+) INFO\s+\[agent\] table applied version=(\d+)/gm)) {
+      if (Number(m[2]) >= version) return Date.parse(m[1]!);
+    }
+    return undefined;
   }
 
   /** Whether a ping sent after `t` got lost (the cut took effect). */

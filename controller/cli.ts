@@ -1,11 +1,12 @@
 // `switchback controller`: runs the NOC controller until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { checkAddress, checkNatsUrl, defaultConfig, DEFAULT_SOUTHBOUND_ADDRESS, loadControllerConfig, type ControllerConfig } from './config.js';
+import { checkAddress, checkNatsUrl, defaultConfig, DEFAULT_HTTP_ADDRESS, DEFAULT_SOUTHBOUND_ADDRESS, loadControllerConfig, type ControllerConfig } from './config.js';
 import { startController } from './main.js';
 
 const help = `usage: switchback controller [--config controller.yaml] [--data-dir DIR] [--listen HOST:PORT] [--no-bootstrap]
                              [--southbound HOST:PORT] [--advertise HOST:PORT]... [--insecure] [--nats URL]...
+                             [--http HOST:PORT|off]
 
 Runs the controller. With no options it keeps its LMDB store in ./data,
 serves the admin API on 127.0.0.1:7600, agents (gRPC, mutual TLS with
@@ -13,6 +14,8 @@ certificates from \`switchback ctl enroll\`) on 127.0.0.1:7601 and, when the
 store is empty, loads examples/topology.yaml.
 
   --southbound HOST:PORT  agents' gRPC listener (port 0 when --listen has port 0)
+  --http HOST:PORT|off    metrics, health and the NOC dashboard (default 127.0.0.1:7680;
+                          port 0 when --listen has port 0)
   --advertise HOST:PORT   controller address written into enrollment bundles
   --insecure              plain-text southbound gRPC, gateway named by its Hello
                           (local tests only: nothing authenticates the agents)
@@ -32,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
       advertise: { type: 'string', multiple: true },
       insecure: { type: 'boolean' },
       nats: { type: 'string', multiple: true },
+      http: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -49,6 +53,13 @@ export async function run(argv: string[]): Promise<number> {
     if (values.listen.endsWith(':0') && !values.southbound && cfg.southboundListen === DEFAULT_SOUTHBOUND_ADDRESS) {
       cfg = { ...cfg, southboundListen: `${values.listen.slice(0, values.listen.lastIndexOf(':'))}:0` };
     }
+  }
+  if (values.listen?.endsWith(':0') && !values.http && cfg.httpListen === DEFAULT_HTTP_ADDRESS) {
+    cfg = { ...cfg, httpListen: `${values.listen.slice(0, values.listen.lastIndexOf(':'))}:0` };
+  }
+  if (values.http) {
+    if (values.http !== 'off') checkAddress(values.http, '--http');
+    cfg = { ...cfg, httpListen: values.http === 'off' ? undefined : values.http };
   }
   if (values.southbound) {
     checkAddress(values.southbound, '--southbound');
@@ -71,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
       `  admin API   ${running.adminAddress}   (switchback ctl --controller ${running.adminAddress} topology)`,
       `  southbound  ${running.southbound.grpcAddress ? `grpc ${running.southbound.grpcAddress} (${cfg.southboundInsecure ? 'PLAIN TEXT, --insecure' : 'mutual TLS'})` : 'grpc off'}`,
       ...(cfg.natsUrls?.length ? [`  nats        ${cfg.natsUrls.join(', ')}`] : []),
+      `  dashboard   ${running.http ? `${running.http.url}   (metrics ${running.http.url}metrics)` : 'off'}`,
       `  data        ${cfg.dataDir}`,
       '',
     ].join('\n'),

@@ -24,10 +24,13 @@ export interface ControllerConfig {
   readonly natsUrls?: readonly string[];
   /** Whether measured RTT moves link costs, and with what hysteresis. */
   readonly costPolicy?: CostPolicy;
+  /** HTTP listener: /metrics, /healthz and the NOC dashboard (host:port); none: no HTTP. */
+  readonly httpListen?: string;
 }
 
 export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:7600';
 export const DEFAULT_SOUTHBOUND_ADDRESS = '127.0.0.1:7601';
+export const DEFAULT_HTTP_ADDRESS = '127.0.0.1:7680';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -37,6 +40,7 @@ export const defaultConfig = (): ControllerConfig =>
     adminListen: DEFAULT_ADMIN_ADDRESS,
     bootstrapTopology: resolve(repoRoot, 'examples', 'topology.yaml'),
     southboundListen: DEFAULT_SOUTHBOUND_ADDRESS,
+    httpListen: DEFAULT_HTTP_ADDRESS,
   });
 
 const keys = {
@@ -49,6 +53,7 @@ const keys = {
   southbound_names: 'list',
   nats_url: 'list',
   rtt_cost: 'mapping',
+  http_listen: 'string',
 } as const;
 
 /** rtt_cost: { enabled: true, us_per_cost_unit: 1000, hysteresis_pct: 20 } */
@@ -115,9 +120,11 @@ export function parseControllerConfig(text: string, source: string): ControllerC
     southboundNames: lists.southbound_names,
     natsUrls: lists.nats_url,
     costPolicy,
+    httpListen: out.http_listen === 'off' ? undefined : (out.http_listen ?? d.httpListen),
   };
   checkAddress(cfg.adminListen, 'admin_listen', source);
   checkAddress(cfg.southboundListen!, 'southbound_listen', source);
+  if (cfg.httpListen) checkAddress(cfg.httpListen, 'http_listen', source);
   for (const a of cfg.southboundAdvertise ?? []) checkAddress(a, 'southbound_advertise', source);
   for (const u of cfg.natsUrls ?? []) checkNatsUrl(u, 'nats_url', source);
   return Object.freeze(cfg);

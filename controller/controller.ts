@@ -324,6 +324,7 @@ export class Controller {
     // tables routing reports as changed are rebuilt and hashed: one link
     // change at 1,000 gateways touches a handful of tables, not all.
     const opts = this.routingOpts();
+    const computeStart = this.clock.now();
     const state = this.state && this.state.options.costOverrides === opts.costOverrides
       ? recomputeAfterLinkChange(this.state, next, undefined, opts)
       : computeRoutingState(next, opts);
@@ -353,6 +354,7 @@ export class Controller {
       }
     }
     const removedTables = [...this.hashesOfStored().keys()].filter((gw) => !routes.has(gw));
+    this.hub.emit({ type: 'computed', ms: this.clock.now() - computeStart, tables: changedTables.size + removedTables.length });
 
     const nothing = !modelChanged && changedTables.size === 0 && removedTables.length === 0 && newKeys.size === 0 && removedKeys.length === 0;
     if (nothing) {

@@ -8,7 +8,9 @@ export type ControllerEvent =
   /** A gateway acknowledged a table version. */
   | { type: 'ack'; gatewayId: string; version: number; transport: string }
   /** A gateway's certificate or access was revoked: close its session. */
-  | { type: 'revoked'; gatewayId: string };
+  | { type: 'revoked'; gatewayId: string }
+  /** Routes were computed for a change: how long it took, how many tables moved. */
+  | { type: 'computed'; ms: number; tables: number };
 
 export type Listener = (e: ControllerEvent) => void;
 

@@ -6,6 +6,8 @@ import { createLogger } from '../common/log.js';
 import { Controller } from './controller.js';
 import type { ControllerConfig } from './config.js';
 import { addAdminService, bindServer, closeServer } from './northbound/admin-server.js';
+import { startHttpServer, type HttpListener } from './northbound/http-server.js';
+import { controllerMetrics } from './northbound/metrics.js';
 import { LmdbStore } from './store/lmdb-store.js';
 import { Southbound } from './southbound/southbound.js';
 import { parseTopologyYaml } from './topology/topology-yaml.js';
@@ -16,12 +18,16 @@ export interface RunningController {
   readonly controller: Controller;
   readonly adminAddress: string;
   readonly southbound: Southbound;
+  /** The HTTP listener (metrics, dashboard), unless configured off. */
+  readonly http?: HttpListener;
   close(): Promise<void>;
 }
 
 export async function startController(cfg: ControllerConfig, clock: Clock = new SystemClock()): Promise<RunningController> {
   const store = new LmdbStore({ path: cfg.dataDir });
   const controller = new Controller({ store, clock, costPolicy: cfg.costPolicy });
+  // Created before anything changes, so the bootstrap's computation counts; agents are read at scrape time.
+  const metrics = controllerMetrics({ controller, clock, agents: () => southbound.agents().agents });
   if (store.topology().sites.length === 0 && cfg.bootstrapTopology && existsSync(cfg.bootstrapTopology)) {
     const topo = parseTopologyYaml(readFileSync(cfg.bootstrapTopology, 'utf8'), cfg.bootstrapTopology, { current: store.topology() });
     const r = controller.applyTopology(topo, 'bootstrap');
@@ -54,12 +60,24 @@ export async function startController(cfg: ControllerConfig, clock: Clock = new 
   const port = await bindServer(admin, cfg.adminListen, ServerCredentials.createInsecure());
   const host = cfg.adminListen.slice(0, cfg.adminListen.lastIndexOf(':'));
   const adminAddress = `${host}:${port}`;
+  let http: HttpListener | undefined;
+  try {
+    if (cfg.httpListen) http = await startHttpServer({ listen: cfg.httpListen, controller, registry: metrics.registry, agents: () => southbound.agents().agents });
+  } catch (err) {
+    await southbound.close();
+    await closeServer(admin);
+    await store.close();
+    throw err;
+  }
   log.info('controller ready', { epoch: store.epoch, admin: adminAddress, southbound: southbound.grpcAddress ?? '-', data: cfg.dataDir });
   return {
     controller,
     adminAddress,
     southbound,
+    http,
     close: async () => {
+      await http?.close();
+      metrics.close();
       await southbound.close();
       await closeServer(admin);
       await store.close();

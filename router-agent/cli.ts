@@ -11,7 +11,7 @@ import { GreUnderlay } from './io/gre-underlay.js';
 import { TunPort } from './io/tun-port.js';
 import { UdpUnderlay } from './io/udp-underlay.js';
 import type { Underlay } from './io/underlay.js';
-import { agentRegistry, serveMetrics } from './metrics.js';
+import { agentRegistry, agentStatusMetrics, serveMetrics } from './metrics.js';
 import { attachAgentHealth } from './agent-health.js';
 import { readBundleFile } from '../common/bundle.js';
 import { resolve } from 'node:path';
@@ -194,9 +194,16 @@ export async function run(argv: string[]): Promise<number> {
     store = new LmdbTableStore(values['state-dir'] ?? resolve('data', `agent-${gatewayId}`));
     client = createControlClient(control, store, { clock });
   }
-  const health = attachAgentHealth(agent, { clock, probe, localFailover: !values['no-local-failover'], reports: client });
+  // Probes travel in the authenticated UDP tunnel format; a GRE peer (often
+  // an ordinary router) cannot answer them, so GRE mode runs without probes
+  // and without local failover: peers count as up, the controller reroutes.
+  const health =
+    mode === 'udp'
+      ? attachAgentHealth(agent, { clock, probe, localFailover: !values['no-local-failover'], reports: client })
+      : undefined;
+  if (!health) log.warn('GRE mode: no tunnel probes, so no local failover; use the UDP underlay for fast failover');
   if (table && !agent.applyTable(table)) {
-    health.close();
+    health?.close();
     await agent.close();
     throw new SwitchbackError('INVALID_ARGUMENT', `the table in ${values.table} was refused (see the log)`, { field: '--table' });
   }
@@ -210,7 +217,8 @@ export async function run(argv: string[]): Promise<number> {
   let metricsServer: { close(): void } | undefined;
   if (values.metrics !== 'off') {
     hostPort(values.metrics, '--metrics');
-    const m = await serveMetrics(agentRegistry(agent, gatewayId), values.metrics);
+    const extra = agentStatusMetrics({ health, control: client && control ? { client, transport: control.transport } : undefined });
+    const m = await serveMetrics(agentRegistry({ snapshot: () => agent.snapshot(), extra }, gatewayId), values.metrics);
     metricsServer = m.server;
     metricsAddress = m.address;
   }
@@ -222,7 +230,7 @@ export async function run(argv: string[]): Promise<number> {
     const stop = (sig: string) => {
       log.info(`${sig}: shutting down`);
       metricsServer?.close();
-      health.close();
+      health?.close();
       (client?.stop() ?? Promise.resolve())
         .then(() => agent.close())
         .then(() => store?.close())

@@ -99,6 +99,99 @@ export function agentRegistry(src: AgentMetricsSource, gatewayId: string): Regis
   return registry;
 }
 
+/** What the health monitor and the control session expose to metrics (structural: the real ones fit). */
+export interface AgentStatusSource {
+  health?: {
+    readonly monitor: { allStats(): readonly { peerId: string; linkId: string; rttUs: number; jitterUs: number; lossPpm: number; pathMtu: number; sent: number; received: number }[] };
+    failovers(): number;
+  };
+  control?: {
+    readonly transport: string;
+    readonly client: { readonly connected: boolean; readonly epoch: number; readonly stats: { readonly sessions: number; readonly refused: number } };
+  };
+}
+
+/** Probe figures per peer, failovers and the control session: the `extra` of an agent's registry. */
+export function agentStatusMetrics(src: AgentStatusSource): (registry: Registry) => void {
+  return (registry) => {
+    const stats = () => src.health?.monitor.allStats() ?? [];
+    const peerGauge = (name: string, help: string, pick: (p: ReturnType<typeof stats>[number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['peer', 'link'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const p of stats()) this.set({ peer: p.peerId, link: p.linkId }, pick(p));
+        },
+      });
+    peerGauge('switchback_agent_peer_rtt_seconds', 'Smoothed probe round-trip time to a peer (0 before the first reply)', (p) => p.rttUs / 1e6);
+    peerGauge('switchback_agent_peer_jitter_seconds', 'Probe round-trip jitter to a peer', (p) => p.jitterUs / 1e6);
+    peerGauge('switchback_agent_peer_loss_ratio', 'Probe loss to a peer over the health window (0-1)', (p) => p.lossPpm / 1e6);
+    peerGauge('switchback_agent_peer_path_mtu_bytes', 'Path MTU to a peer as probed (0: not probed yet)', (p) => p.pathMtu);
+    const peerCounter = (name: string, help: string, pick: (p: ReturnType<typeof stats>[number]) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['peer', 'link'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const p of stats()) setCounter(this, { peer: p.peerId, link: p.linkId }, pick(p));
+        },
+      });
+    peerCounter('switchback_agent_probes_sent_total', 'Health probes sent to a peer', (p) => p.sent);
+    peerCounter('switchback_agent_probes_received_total', 'Health probe replies received from a peer', (p) => p.received);
+    new Counter({
+      name: 'switchback_agent_failovers_total',
+      help: 'Peers declared down by health, each switching its traffic to backups (local fast failover)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        setCounter(this, {}, src.health?.failovers() ?? 0);
+      },
+    });
+    const control = src.control;
+    new Gauge({
+      name: 'switchback_agent_control_connected',
+      help: '1 while the control session to the controller is open (no label: no controller configured)',
+      labelNames: ['transport'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (control) this.set({ transport: control.transport }, control.client.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'switchback_agent_control_epoch',
+      help: 'Highest controller epoch accepted (0: none yet)',
+      registers: [registry],
+      collect() {
+        this.set(control?.client.epoch ?? 0);
+      },
+    });
+    new Counter({
+      name: 'switchback_agent_control_sessions_total',
+      help: 'Control sessions opened to the controller',
+      registers: [registry],
+      collect() {
+        this.reset();
+        setCounter(this, {}, control?.client.stats.sessions ?? 0);
+      },
+    });
+    new Counter({
+      name: 'switchback_agent_control_refused_total',
+      help: 'Controller messages refused (older epoch, wrong gateway, bad table hash)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        setCounter(this, {}, control?.client.stats.refused ?? 0);
+      },
+    });
+  };
+}
+
 /** Serves /metrics (Prometheus text format) and /healthz. */
 export function serveMetrics(registry: Registry, listen: string): Promise<{ server: Server; address: string }> {
   const i = listen.lastIndexOf(':');

@@ -4,7 +4,7 @@
 // revocation records) names the gateway; --insecure takes the name from
 // the Hello and is for local tests only.
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
-import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
+import { SwitchbackError, invalid } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { SessionRequest, SouthboundServiceService, type SessionResponse } from '../../proto/gen/switchback/v1/session.js';
 import type { GatewayCa } from '../ca/ca.js';
@@ -78,10 +78,10 @@ function handle(core: SessionCore, call: ServerDuplexStream<Incoming, SessionRes
     ended = true;
     call.emit('error', toServiceError(err));
   };
-  const refuse = (err: unknown, gw = '?', what: string) => {
-    const e = asSwitchbackError(err);
-    if (!ended) log.warn(`refused ${what}`, { peer, gateway: gw, code: e.code, reason: e.message });
-    endCall(e);
+  /** Logs and counts the refusal, then ends the call with it. */
+  const refuse = (err: unknown, gw: string | undefined, what: string) => {
+    if (!ended) core.refused(gw ?? '?', 'grpc', what, err, { peer });
+    endCall(err);
   };
   const sink: SessionSink = {
     transport: 'grpc',
@@ -95,21 +95,18 @@ function handle(core: SessionCore, call: ServerDuplexStream<Incoming, SessionRes
     try {
       identity = opts.ca!.identify(call.getAuthContext()?.sslPeerCertificate);
     } catch (err) {
-      core.stats.refused++;
-      return refuse(err, '?', 'certificate');
+      return refuse(err, undefined, 'certificate');
     }
   }
 
   call.on('data', (req: Incoming) => {
     if (ended) return;
     if ('corrupt' in req) {
-      core.stats.refused++;
       session?.end();
       return refuse(invalid('message', `corrupt SessionRequest: ${req.corrupt}`), session?.gatewayId ?? identity, 'message');
     }
     if (session) return session.receive(req);
     if (req.body?.$case !== 'hello') {
-      core.stats.refused++;
       return refuse(new SwitchbackError('FAILED_PRECONDITION', 'the first message of a session must be a Hello'), identity, 'message');
     }
     try {

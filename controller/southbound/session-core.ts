@@ -147,10 +147,10 @@ export class SessionCore {
   }
 
   /** Logs and counts a refused message; the caller decides whether the session ends. */
-  refused(gatewayId: string, transport: string, what: string, err: unknown): void {
+  refused(gatewayId: string, transport: string, what: string, err: unknown, extra: Record<string, unknown> = {}): void {
     this.stats.refused++;
     const e = asSwitchbackError(err);
-    log.warn(`refused ${what}`, { gateway: gatewayId, transport, code: e.code, reason: e.message });
+    log.warn(`refused ${what}`, { gateway: gatewayId, transport, ...extra, code: e.code, reason: e.message });
   }
 
   /** The gateway's current table and its hash (decoded once per version). */

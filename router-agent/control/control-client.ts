@@ -53,6 +53,7 @@ export interface ControlStats {
 }
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 10_000 };
+const STABLE_SESSION_MS = 5_000;
 
 /** Capped exponential backoff with jitter: a uniform wait in [d/2, d), d = min(max, initial * 2^attempt). */
 export function backoffDelay(attempt: number, b: BackoffOptions, random: () => number): number {
@@ -172,9 +173,13 @@ export class ControlClient {
   private async run(): Promise<void> {
     while (!this.stopped) {
       let reason: SwitchbackError;
+      const began = this.clock.now();
       try {
         reason = await this.oneSession();
-        this.attempt = 0;
+        // Only a session that lasted resets the backoff: one closed at once
+        // (superseded by a twin, refused after its Hello) must not become a
+        // reconnect storm.
+        if (this.clock.now() - began >= STABLE_SESSION_MS) this.attempt = 0;
         this.lastFailure = undefined;
       } catch (err) {
         reason = asSwitchbackError(err);

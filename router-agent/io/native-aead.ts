@@ -28,7 +28,9 @@ interface AeadAddon {
 
 export class NativeAead implements AeadBackend {
   readonly name = 'openssl (native)';
-  // One context per key Buffer; a key dropped with its table frees its context.
+  // One context per key Buffer, holding that key's schedule: a key Buffer
+  // must not change once used (compileTable copies keys and never changes
+  // them). A key dropped with its table frees its context.
   private readonly ciphers = new WeakMap<Buffer, NativeCipher>();
 
   constructor(private readonly Cipher: new (key: Uint8Array) => NativeCipher) {}

@@ -11,6 +11,7 @@ import { NetnsHarness, netnsPrerequisites, requireCommand } from '../helpers/net
 import { buildTunnelNetwork, type BuiltNetwork } from '../helpers/tunnel-network.js';
 import { startAgentProcess, waitFor } from '../helpers/agent-process.js';
 import { writeTables } from '../helpers/tables.js';
+import { parsePromText } from '../helpers/prom-text.js';
 
 const e2e = suite('data plane end to end');
 const missing = netnsPrerequisites();
@@ -56,7 +57,19 @@ async function startAgents(mode: 'udp' | 'gre') {
   for (const [gw, remote] of [['gw-a', '10.2.0.0/24'], ['gw-b', '10.1.0.0/24']] as const) {
     await waitFor(async () => (await h.exec(net.gwNs.get(gw)!, 'ip', ['route', 'show', remote])).stdout.includes('dev sb0'), `route ${remote} via sb0 on ${gw}`);
   }
+  // Each agent has heard its peer's probes (agents start one after the
+  // other; until then the peer counts as down and packets are dropped).
+  if (mode === 'udp') {
+    for (const [gw, peer] of [['gw-a', 'gw-b'], ['gw-b', 'gw-a']] as const) {
+      await waitFor(async () => new RegExp(`switchback_agent_peer_up\\{[^}]*peer="${peer}"[^}]*\\} 1`).test(await metricsOf(gw)), `${gw} sees ${peer} up`);
+    }
+  }
   return agents;
+}
+
+async function metricsOf(gw: string): Promise<string> {
+  const r = await h.exec(net.gwNs.get(gw)!, process.execPath, ['-e', `fetch('http://${net.endpoint(gw)}:9101/metrics').then(r => r.text()).then(console.log, () => {})`]);
+  return r.stdout;
 }
 
 async function stopAgents(agents: { child: import('node:child_process').ChildProcess }[]) {
@@ -94,9 +107,13 @@ e2e('UDP tunnels with AEAD: ping and a TCP transfer between the hosts', async ()
     assert.is(t.received, t.sent, 'the server hashed exactly the bytes sent');
     // The packets really went through the agents: their counters moved.
     const metrics = await h.exec(net.gwNs.get('gw-a')!, process.execPath, ['-e', `fetch('http://${net.endpoint('gw-a')}:9101/metrics').then(r => r.text()).then(console.log)`]);
-    const tx = /switchback_agent_peer_tx_packets_total\{[^}]*peer="gw-b"[^}]*\} (\d+)/.exec(metrics.stdout);
-    assert.ok(tx && Number(tx[1]) > 1000, `gw-a sent tunnel packets to gw-b: ${tx?.[1]}`);
-    // The underlay carries only sealed UDP: no inner address appears on it in clear.
+    const fams = parsePromText(metrics.stdout);
+    const sum = (name: string, peer?: string) => fams.get(name)!.samples.filter((x) => !peer || x.labels.peer === peer).reduce((n, x) => n + x.value, 0);
+    assert.is(fams.get('switchback_agent_peer_tx_packets_total')!.type, 'counter');
+    assert.ok(sum('switchback_agent_peer_tx_packets_total', 'gw-b') > 1000, `gw-a sent tunnel packets to gw-b: ${sum('switchback_agent_peer_tx_packets_total', 'gw-b')}`);
+    assert.ok(sum('switchback_agent_peer_rx_bytes_total', 'gw-b') > 0, 'and received from it');
+    assert.ok(sum('switchback_agent_rule_packets_total') > 1000, 'rules matched the packets');
+    assert.ok(sum('switchback_agent_delivered_packets_total') > 0, 'replies were delivered to the access side');
   } finally {
     await stopAgents(agents);
   }

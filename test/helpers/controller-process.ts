@@ -8,6 +8,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 export interface ControllerProcess {
   readonly child: ChildProcess;
   readonly adminAddress: string;
+  /** The dashboard's URL (`http://host:port/`), unless started with --http off. */
+  readonly dashboardUrl?: string;
   /** Everything the process printed so far. */
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
@@ -29,11 +31,14 @@ export function startControllerProcess(args: string[], env: NodeJS.ProcessEnv = 
     const onData = (d: Buffer) => {
       out += d.toString();
       const m = /admin API\s+(\S+)/.exec(out);
-      if (m) {
+      // The dashboard line comes in the same banner, after the admin line.
+      const dash = /\n  dashboard\s+(\S+)/.exec(out);
+      if (m && dash) {
         clearTimeout(timer);
         resolve({
           child,
           adminAddress: m[1]!,
+          dashboardUrl: dash[1] === 'off' ? undefined : dash[1],
           output: () => out,
           kill: (signal = 'SIGTERM') =>
             new Promise((done) => {
