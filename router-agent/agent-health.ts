@@ -63,7 +63,7 @@ export function attachAgentHealth(agent: Agent, opts: AgentHealthOptions): Agent
   const off = monitor.on((e: HealthEvent) => {
     if (e.type === 'peer-down' || e.type === 'peer-up') {
       if (e.type === 'peer-down') failovers++;
-      log.info(`peer ${e.peerId} ${e.type === 'peer-down' ? 'down' : 'up'}`, { link: e.linkId });
+      log.info(`peer ${e.peerId} ${e.type === 'peer-down' ? 'down' : 'up'}`, e.type === 'peer-down' ? { link: e.linkId, silentMs: Math.round(e.silentMs) } : { link: e.linkId });
       const s = monitor.stats(e.peerId);
       opts.reports?.reportLink({
         peerGatewayId: e.peerId, linkId: e.linkId, state: e.type === 'peer-down' ? OperState.DOWN : OperState.UP,

@@ -56,7 +56,7 @@ export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 
     throw new SwitchbackError('UNAVAILABLE', `cannot open the JetStream KV bucket ${TABLES_BUCKET} (is JetStream enabled?): ${(err as Error).message}`, { cause: err });
   }
 
-  const kvWriter = new KvWriter(kv, (gw) => core.tableOf(gw));
+  const kvWriter = new KvWriter(kv, (gw) => core.currentTable(gw));
   const offJournal = core.ctl.on((e) => {
     if (e.type === 'journal') for (const t of e.entry.tables) kvWriter.changed(t.gatewayId);
   });

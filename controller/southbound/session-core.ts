@@ -63,11 +63,13 @@ export class SessionCore {
   private readonly seen = new Map<string, { atMs: number; transport: string }>();
   private readonly counters = new Map<string, Counter[]>();
   /**
-   * Per gateway the decoded current table and the one before it, with
-   * hashes: a change pushes to every session at once, and the delta base
-   * is nearly always the previous version.
+   * Per gateway the hash of the current version and of the one before it,
+   * so that Hellos and Acks are checked without decoding tables. Tables
+   * themselves are decoded only to build a push and dropped after: a
+   * thousand gateways with a thousand rules each would otherwise keep
+   * gigabytes alive.
    */
-  private readonly cache = new Map<string, { cur?: Versioned; prev?: Versioned }>();
+  private readonly hashes = new Map<string, { cur?: VersionHash; prev?: VersionHash }>();
   private readonly off: () => void;
 
   constructor(
@@ -77,8 +79,8 @@ export class SessionCore {
     this.off = ctl.on((e) => {
       if (e.type === 'journal') {
         for (const t of e.entry.tables) {
-          const c = this.cache.get(t.gatewayId);
-          if (c?.cur) this.cache.set(t.gatewayId, { prev: c.cur });
+          const c = this.hashes.get(t.gatewayId);
+          if (c?.cur) this.hashes.set(t.gatewayId, { prev: c.cur });
           this.live.get(t.gatewayId)?.tableChanged();
         }
       } else if (e.type === 'revoked') {
@@ -106,7 +108,7 @@ export class SessionCore {
         throw new SwitchbackError('PERMISSION_DENIED', `credentials are for gateway '${identity}', Hello claims '${gw}'`);
       }
       if (this.opts.isRevoked?.(gw)) throw new SwitchbackError('PERMISSION_DENIED', `gateway '${gw}' is revoked`);
-      if (!this.tableOf(gw)) throw new SwitchbackError('NOT_FOUND', `unknown gateway '${gw}'`);
+      if (!this.currentVersion(gw)) throw new SwitchbackError('NOT_FOUND', `unknown gateway '${gw}'`);
     } catch (err) {
       this.refused(gw || '?', sink.transport, 'hello', err);
       throw err;
@@ -153,24 +155,31 @@ export class SessionCore {
     log.warn(`refused ${what}`, { gateway: gatewayId, transport, ...extra, code: e.code, reason: e.message });
   }
 
-  /** The gateway's current table and its hash (decoded once per version). */
-  tableOf(gw: string): Versioned | undefined {
-    const c = this.cache.get(gw) ?? {};
-    if (!c.cur) {
-      const table = this.ctl.store.table(gw);
-      if (!table) return undefined;
-      c.cur = { table, hash: tableHash(table) };
-      this.cache.set(gw, c);
-    }
-    return c.cur;
+  /** The version and hash of the gateway's current table. */
+  currentVersion(gw: string): VersionHash | undefined {
+    const c = this.hashes.get(gw);
+    if (c?.cur) return c.cur;
+    return this.currentTable(gw);
   }
 
-  /** @internal A kept version of the gateway's table. */
-  tableAt(gw: string, version: number): Versioned | undefined {
-    const c = this.cache.get(gw);
-    for (const v of [c?.cur, c?.prev]) if (v?.table.version === version) return v;
+  /** The gateway's current table, decoded (not kept), with its hash. */
+  currentTable(gw: string): Versioned | undefined {
+    const table = this.ctl.store.table(gw);
+    if (!table) return undefined;
+    const c = this.hashes.get(gw) ?? {};
+    if (c.cur?.version !== table.version) {
+      c.cur = { version: table.version, hash: tableHash(table) };
+      this.hashes.set(gw, c);
+    }
+    return { table, version: table.version, hash: c.cur.hash };
+  }
+
+  /** @internal The hash of a kept version of the gateway's table. */
+  hashAt(gw: string, version: number): Buffer | undefined {
+    const c = this.hashes.get(gw);
+    for (const v of [c?.cur, c?.prev]) if (v?.version === version) return v.hash;
     const table = this.ctl.store.tableAt(gw, version);
-    return table && { table, hash: tableHash(table) };
+    return table && tableHash(table);
   }
 
   /** @internal */
@@ -193,10 +202,14 @@ interface Held {
   version: number;
 }
 
-/** A table with its content hash. */
-export interface Versioned {
-  table: FlowTable;
+export interface VersionHash {
+  version: number;
   hash: Buffer;
+}
+
+/** A table with its content hash. */
+export interface Versioned extends VersionHash {
+  table: FlowTable;
 }
 
 export class AgentSession {
@@ -233,19 +246,19 @@ export class AgentSession {
 
   /** @internal Answers the Hello. */
   start(hello: Hello, reply: (m: SessionResponse) => boolean): void {
-    const cur = this.core.tableOf(this.gatewayId)!;
-    const kept = hello.heldVersion > 0 ? this.core.tableAt(this.gatewayId, hello.heldVersion) : undefined;
-    if (kept && kept.hash.equals(hello.tableHash)) this.held = { version: kept.table.version };
+    const cur = this.core.currentVersion(this.gatewayId)!;
+    const kept = hello.heldVersion > 0 ? this.core.hashAt(this.gatewayId, hello.heldVersion) : undefined;
+    if (kept?.equals(hello.tableHash)) this.held = { version: hello.heldVersion };
     if (hello.heldEpoch > this.core.epoch) {
       log.warn('agent holds a table from a newer controller epoch: it will refuse this controller', { gateway: this.gatewayId, agentEpoch: hello.heldEpoch, epoch: this.core.epoch });
     }
-    if (this.held?.version === cur.table.version) {
+    if (this.held?.version === cur.version) {
       this.core.stats.inSync++;
-      this.core.ctl.recordAck(this.gatewayId, cur.table.version, this.transport);
-      if (!reply({ epoch: this.core.epoch, body: { $case: 'inSync', inSync: { version: cur.table.version } } })) this.blocked = true;
+      this.core.ctl.recordAck(this.gatewayId, cur.version, this.transport);
+      if (!reply({ epoch: this.core.epoch, body: { $case: 'inSync', inSync: { version: cur.version } } })) this.blocked = true;
       return;
     }
-    this.push(cur, reply);
+    this.push(reply);
   }
 
   /** A decoded message from the agent, after its Hello. */
@@ -319,20 +332,21 @@ export class AgentSession {
   private pump(): void {
     if (this.closed || this.blocked || this.inflight !== undefined || !this.dirty) return;
     this.dirty = false;
-    const cur = this.core.tableOf(this.gatewayId);
+    const cur = this.core.currentVersion(this.gatewayId);
     if (!cur) return this.close(new SwitchbackError('NOT_FOUND', `gateway '${this.gatewayId}' no longer exists`));
-    if (this.held?.version === cur.table.version) return;
-    this.push(cur, (m) => this.sink.send(m));
+    if (this.held?.version === cur.version) return;
+    this.push((m) => this.sink.send(m));
   }
 
   /** Sends `cur` as a delta from the held version when that is still kept, else as a snapshot. */
-  private push(cur: Versioned, send: (m: SessionResponse) => boolean): void {
+  private push(send: (m: SessionResponse) => boolean): void {
     const epoch = this.core.epoch;
+    const cur = this.core.currentTable(this.gatewayId)!;
     let m: SessionResponse | undefined;
-    const base = this.held ? this.core.tableAt(this.gatewayId, this.held.version) : undefined;
+    const base = this.held ? this.core.ctl.store.tableAt(this.gatewayId, this.held.version) : undefined;
     if (base) {
       try {
-        m = { epoch, body: { $case: 'delta', delta: diffTables(base.table, cur.table) } };
+        m = { epoch, body: { $case: 'delta', delta: diffTables(base, cur.table) } };
         this.core.stats.deltas++;
       } catch {
         // Node id changed: only a snapshot can say that.
@@ -342,22 +356,22 @@ export class AgentSession {
       m = { epoch, body: { $case: 'snapshot', snapshot: { table: cur.table, tableHash: cur.hash } } };
       this.core.stats.snapshots++;
     }
-    this.inflight = cur.table.version;
+    this.inflight = cur.version;
     this.armAckTimer();
     if (!send(m)) this.blocked = true;
   }
 
   private ack(a: Ack): void {
     this.checkSender(a.gatewayId);
-    const cur = this.core.tableOf(this.gatewayId)!.table;
-    const t = this.core.tableAt(this.gatewayId, a.version);
-    if (!t) {
+    const cur = this.core.currentVersion(this.gatewayId)!;
+    const hash = this.core.hashAt(this.gatewayId, a.version);
+    if (!hash) {
       throw new SwitchbackError(
         a.version > cur.version ? 'INVALID_ARGUMENT' : 'FAILED_PRECONDITION',
         a.version > cur.version ? `ack for version ${a.version}, which was never issued (current ${cur.version})` : `ack for version ${a.version}, which is no longer kept`,
       );
     }
-    if (!t.hash.equals(a.tableHash)) throw invalid('ack.tableHash', `does not match version ${a.version}`);
+    if (!hash.equals(a.tableHash)) throw invalid('ack.tableHash', `does not match version ${a.version}`);
     this.core.stats.acks++;
     // A late ack of an older version (reordered, or repeated) moves nothing back.
     if (this.held && a.version < this.held.version) return;

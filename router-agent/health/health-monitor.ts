@@ -49,7 +49,7 @@ export interface PeerStats {
 
 export type HealthEvent =
   /** `multiplier` consecutive intervals passed without a reply. */
-  | { type: 'peer-down'; peerId: string; linkId: string; atMs: number; missed: number }
+  | { type: 'peer-down'; peerId: string; linkId: string; atMs: number; missed: number; silentMs: number }
   /** Replies were seen in every interval for the hold time. */
   | { type: 'peer-up'; peerId: string; linkId: string; atMs: number; downForMs: number }
   /** Periodic figures of one peer (for the agent's link reports). */
@@ -251,7 +251,8 @@ export class HealthMonitor {
       if (this.stopped || this.peers.get(id) !== e) return;
       const t = this.clock.now();
       if (e.probe.checkDetection(t) === 'down') {
-        this.emit({ type: 'peer-down', peerId: id, linkId: e.linkId, atMs: t, missed: e.probe.config.multiplier });
+        // silentMs: the detection time as it really ran (more than multiplier x interval when the timer fired late).
+        this.emit({ type: 'peer-down', peerId: id, linkId: e.linkId, atMs: t, missed: e.probe.config.multiplier, silentMs: t - (e.probe.lastHeardAt() ?? t) });
       }
       // Otherwise a reply moved the deadline: the next tick looks again.
     }, Math.max(0, dl - now));

@@ -126,6 +126,11 @@ export class PeerProbe {
     return this.record(now, 0);
   }
 
+  /** The last reply (or, before any, the first probe): where the detection time runs from. */
+  lastHeardAt(): number | undefined {
+    return this.lastReplyAt;
+  }
+
   /** When the peer is declared DOWN if no reply comes first (undefined before the first probe). */
   deadline(): number | undefined {
     return this.lastReplyAt === undefined ? undefined : this.lastReplyAt + this.detectMs();
