@@ -484,7 +484,7 @@ const SCENARIOS: Scenario[] = [
         await ipIn(c, gw, 'link', 'set', ifname, 'up');
         await ipIn(c, gw, 'route', 'add', remoteSite(gw), 'dev', ifname);
       }
-      c.row.note.push(`wireguard-go ${version('wireguard-go', ['--version'], /version v?(\S+)/)} (userspace, TUN MTU 1420)`);
+      c.row.note.push(`wireguard-go ${version('wireguard-go', ['--version'], /wireguard-go v?(\S+)/)} (userspace, TUN MTU 1420)`);
     },
     teardown() {
       // Removed by wireguard-go on SIGTERM; a killed one leaves its socket.

@@ -8,12 +8,16 @@
 // its stages; per setting it prints the median and p90.
 // Target: outage under 3 x probe interval + 50 ms with local failover.
 //
-//   npm run bench:failover [-- --runs N] [--ping-ms 5|10] [--intervals 50,100,300] [--hold-ms MS] [--json]
+//   npm run bench:failover [-- --runs N] [--ping-ms 5|10] [--intervals 50,100,300] [--hold-ms MS] [--json FILE]
+//
+// --json FILE writes every run's figures and its timeline (the agents'
+// health and table lines, ms from the cut) for a closer look.
 //
 // Needs root and iproute2 (network namespaces). One network per setting;
 // between runs the link is restored and the network waited back in sync.
 // The hold time (a recovered peer's wait before it carries traffic again)
 // only slows the restore between runs, so it is short here (default 1 s).
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { NetnsHarness, netnsPrerequisites } from '../test/helpers/netns.js';
@@ -36,7 +40,7 @@ const { values } = parseArgs({
     intervals: { type: 'string', default: '50,100,300' },
     'hold-ms': { type: 'string', default: '1000' },
     multiplier: { type: 'string', default: '3' },
-    json: { type: 'boolean', default: false },
+    json: { type: 'string' },
   },
 });
 const runs = int(values.runs, '--runs', 1, 1000);
@@ -89,11 +93,8 @@ for (const localFailover of [true, false]) {
 const load1 = loadavg();
 const minutes = (Date.now() - started) / 60_000;
 
-if (values.json) {
-  process.stdout.write(JSON.stringify({ pingMs, holdMs, multiplier, load: { before: load0, after: load1 }, settings }, null, 2) + '\n');
-} else {
-  printReport();
-}
+if (values.json) writeFileSync(values.json, JSON.stringify({ pingMs, holdMs, multiplier, load: { before: load0, after: load1 }, settings }, null, 2) + '\n');
+printReport();
 
 function printReport(): void {
   const out: string[] = [];

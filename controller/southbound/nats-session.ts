@@ -179,6 +179,7 @@ function publish(nc: NatsConnection, subject: string, data: Uint8Array): void {
 
 /** Puts in flight at once: JetStream stores them in order, more only queue (and time out) there. */
 const KV_CONCURRENCY = 16;
+const KV_DELAY_MS = 250;
 
 /**
  * Keeps the KV bucket at every gateway's newest table. A gateway whose
@@ -221,10 +222,11 @@ class KvWriter {
     this.queue.add(gatewayId);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => {
+      // After the pushes of this change have gone out (and coalescing a burst of changes).
+      setTimeout(() => {
         this.scheduled = false;
         this.pump();
-      });
+      }, KV_DELAY_MS).unref();
     }
   }
 

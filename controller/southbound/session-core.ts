@@ -55,6 +55,8 @@ export interface SessionStats {
 }
 
 const MAX_COUNTERS = 10_000;
+/** Pushes built per turn of the event loop. */
+const PUSH_BATCH = 32;
 const MAX_ACK_BACKOFF_MS = 60_000;
 
 export class SessionCore {
@@ -70,6 +72,9 @@ export class SessionCore {
    * gigabytes alive.
    */
   private readonly hashes = new Map<string, { cur?: VersionHash; prev?: VersionHash }>();
+  /** Gateways whose table moved and whose push is not built yet. */
+  private readonly moved = new Set<string>();
+  private flushing = false;
   private readonly off: () => void;
 
   constructor(
@@ -81,7 +86,14 @@ export class SessionCore {
         for (const t of e.entry.tables) {
           const c = this.hashes.get(t.gatewayId);
           if (c?.cur) this.hashes.set(t.gatewayId, { prev: c.cur });
-          this.live.get(t.gatewayId)?.tableChanged();
+          this.moved.add(t.gatewayId);
+        }
+        // Pushes are built after the change returns, a batch per turn of
+        // the event loop, so that the caller is not held up and acks from
+        // the first agents are read while the last pushes are built.
+        if (this.moved.size && !this.flushing) {
+          this.flushing = true;
+          setImmediate(() => this.flush());
         }
       } else if (e.type === 'revoked') {
         this.live.get(e.gatewayId)?.close(new SwitchbackError('PERMISSION_DENIED', `gateway '${e.gatewayId}' was revoked`));
@@ -91,6 +103,19 @@ export class SessionCore {
 
   get epoch(): number {
     return this.ctl.epoch;
+  }
+
+  private flush(): void {
+    let n = 0;
+    for (const gw of this.moved) {
+      this.moved.delete(gw);
+      this.live.get(gw)?.tableChanged();
+      if (++n === PUSH_BATCH && this.moved.size) {
+        setImmediate(() => this.flush());
+        return;
+      }
+    }
+    this.flushing = false;
   }
 
   /**
@@ -157,14 +182,11 @@ export class SessionCore {
 
   /** The version and hash of the gateway's current table. */
   currentVersion(gw: string): VersionHash | undefined {
-    const c = this.hashes.get(gw);
-    if (c?.cur) return c.cur;
-    return this.currentTable(gw);
+    return this.hashes.get(gw)?.cur ?? this.currentTable(gw);
   }
 
-  /** The gateway's current table, decoded (not kept), with its hash. */
-  currentTable(gw: string): Versioned | undefined {
-    const table = this.ctl.store.table(gw);
+  /** The gateway's current table (decoded now, or by the caller; not kept) with its hash. */
+  currentTable(gw: string, table = this.ctl.store.table(gw)): Versioned | undefined {
     if (!table) return undefined;
     const c = this.hashes.get(gw) ?? {};
     if (c.cur?.version !== table.version) {
@@ -172,6 +194,12 @@ export class SessionCore {
       this.hashes.set(gw, c);
     }
     return { table, version: table.version, hash: c.cur.hash };
+  }
+
+  /** @internal Records the hash of the current version, computed elsewhere. */
+  noteHash(gw: string, version: number, hash: Buffer): void {
+    const c = this.hashes.get(gw) ?? {};
+    if (c.cur?.version !== version) this.hashes.set(gw, { ...c, cur: { version, hash } });
   }
 
   /** @internal The hash of a kept version of the gateway's table. */
@@ -332,31 +360,35 @@ export class AgentSession {
   private pump(): void {
     if (this.closed || this.blocked || this.inflight !== undefined || !this.dirty) return;
     this.dirty = false;
-    const cur = this.core.currentVersion(this.gatewayId);
-    if (!cur) return this.close(new SwitchbackError('NOT_FOUND', `gateway '${this.gatewayId}' no longer exists`));
-    if (this.held?.version === cur.version) return;
-    this.push((m) => this.sink.send(m));
+    const table = this.core.ctl.store.table(this.gatewayId);
+    if (!table) return this.close(new SwitchbackError('NOT_FOUND', `gateway '${this.gatewayId}' no longer exists`));
+    if (this.held?.version === table.version) return;
+    this.push((m) => this.sink.send(m), table);
   }
 
   /** Sends `cur` as a delta from the held version when that is still kept, else as a snapshot. */
-  private push(send: (m: SessionResponse) => boolean): void {
+  /** Sends the current table (`table`, if the caller decoded it) as a delta from the held version when that is kept, else as a snapshot. */
+  private push(send: (m: SessionResponse) => boolean, table = this.core.ctl.store.table(this.gatewayId)!): void {
     const epoch = this.core.epoch;
-    const cur = this.core.currentTable(this.gatewayId)!;
     let m: SessionResponse | undefined;
     const base = this.held ? this.core.ctl.store.tableAt(this.gatewayId, this.held.version) : undefined;
     if (base) {
       try {
-        m = { epoch, body: { $case: 'delta', delta: diffTables(base, cur.table) } };
+        const delta = diffTables(base, table);
+        // diffTables hashed the new table: keep that for the Ack.
+        this.core.noteHash(this.gatewayId, table.version, Buffer.from(delta.tableHash));
+        m = { epoch, body: { $case: 'delta', delta } };
         this.core.stats.deltas++;
       } catch {
         // Node id changed: only a snapshot can say that.
       }
     }
     if (!m) {
-      m = { epoch, body: { $case: 'snapshot', snapshot: { table: cur.table, tableHash: cur.hash } } };
+      const cur = this.core.currentTable(this.gatewayId, table)!;
+      m = { epoch, body: { $case: 'snapshot', snapshot: { table, tableHash: cur.hash } } };
       this.core.stats.snapshots++;
     }
-    this.inflight = cur.version;
+    this.inflight = table.version;
     this.armAckTimer();
     if (!send(m)) this.blocked = true;
   }

@@ -253,8 +253,14 @@ export class HealthMonitor {
       if (e.probe.checkDetection(t) === 'down') {
         // silentMs: the detection time as it really ran (more than multiplier x interval when the timer fired late).
         this.emit({ type: 'peer-down', peerId: id, linkId: e.linkId, atMs: t, missed: e.probe.config.multiplier, silentMs: t - (e.probe.lastHeardAt() ?? t) });
+        return;
       }
-      // Otherwise a reply moved the deadline: the next tick looks again.
+      // Not down yet: either a reply moved the deadline (then this arms
+      // nothing and the next tick looks again), or the timer fired a little
+      // before the deadline, as Node's do (they run on a millisecond loop
+      // clock that lags performance.now()): then look again at the deadline,
+      // not a whole interval later at the next tick.
+      this.armDetection(id, e, t, intervalMs);
     }, Math.max(0, dl - now));
   }
 

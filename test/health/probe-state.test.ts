@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ManualClock } from '../../common/clock.js';
+import { ManualClock, type Clock } from '../../common/clock.js';
 import { SwitchbackError } from '../../common/errors.js';
 import { HealthMonitor, PeerProbe, resolveProbeConfig, type HealthEvent } from '../../router-agent/health/index.js';
 import { EchoPeers } from './echo-peer.js';
@@ -50,6 +50,32 @@ probe('a peer that never answers is DOWN multiplier intervals after its first pr
   assert.equal(transitions(events), []);
   clock.advanceTo(340);
   assert.equal(transitions(events), ['peer-down@340']);
+});
+
+probe('a detection timer that fires a little early, as Node timers do, still detects at the deadline, not a tick later', () => {
+  const clock = new ManualClock(0);
+  // Node runs timers on a millisecond loop clock: one may fire up to a
+  // millisecond before performance.now() says its delay is over (never
+  // sooner than 1 ms after it was set).
+  const nodeLike: Clock = {
+    now: () => clock.now(),
+    wallMs: () => clock.wallMs(),
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms < 1 ? 1 : ms - 0.5),
+    clearTimeout: (h) => clock.clearTimeout(h),
+  };
+  const echo = new EchoPeers(clock);
+  const monitor = new HealthMonitor({ clock: nodeLike, sendProbe: echo.send, config: { intervalMs: 100, multiplier: 3 }, statsIntervalMs: 0 });
+  echo.monitor = monitor;
+  const events: HealthEvent[] = [];
+  monitor.on((e) => events.push(e));
+  const path = echo.path('dc1', { rttMs: 10 });
+  monitor.setPeers([{ gatewayId: 'dc1', linkId: 'l1' }]);
+  clock.advanceTo(1050);
+  path.up = false;
+  clock.advanceTo(2000);
+  const downs = events.filter((e): e is Extract<HealthEvent, { type: 'peer-down' }> => e.type === 'peer-down');
+  assert.is(downs.length, 1);
+  assert.ok(downs[0]!.silentMs >= 300 && downs[0]!.silentMs <= 301, `down ${downs[0]!.silentMs} ms after the last reply, not 300`);
 });
 
 probe('a single lost probe among replies does not take a peer down', () => {

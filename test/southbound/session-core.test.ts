@@ -65,6 +65,10 @@ s.after.each(() => {
 const current = (gw: string) => ctl.store.table(gw)!;
 /** One change for the whole fleet. */
 const flap = (n: number) => (n % 2 ? ctl.drainLink(FLEET_WIDE_LINK, 'test') : ctl.undrainLink(FLEET_WIDE_LINK, 'test'));
+/** Pushes are built on the next turns of the event loop, after the change returned. */
+const tick = async () => {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+};
 
 s('a first Hello gets a snapshot with the controller epoch; its Ack is recorded', () => {
   const sink = new Sink();
@@ -108,18 +112,21 @@ s('a Hello whose hash does not match its version gets a snapshot', () => {
   assert.is(sink.last().body?.$case, 'snapshot');
 });
 
-s('one push in flight: changes meanwhile coalesce into one delta from the acknowledged version', () => {
+s('one push in flight: changes meanwhile coalesce into one delta from the acknowledged version', async () => {
   const sink = new Sink();
   core.open(hello('o0001', current('o0001')), undefined, sink);
   const session = core.session('o0001')!;
   const v0 = current('o0001');
   flap(1);
+  assert.is(sink.sent.length, 1, 'nothing is built inside the change');
+  await tick();
   assert.is(sink.sent.length, 2, 'the first change is pushed at once');
   const first = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
   assert.is(first.baseVersion, v0.version);
   flap(2);
   flap(3);
   flap(4);
+  await tick();
   assert.is(sink.sent.length, 2, 'nothing more until the push is acknowledged');
   const v1 = applyDelta(v0, first);
   session.receive(ackOf(v1));
@@ -130,16 +137,18 @@ s('one push in flight: changes meanwhile coalesce into one delta from the acknow
   assert.ok(tableHash(applyDelta(v1, next)).equals(tableHash(current('o0001'))));
 });
 
-s('a busy transport keeps only a dirty bit; the newest table goes out when it drains', () => {
+s('a busy transport keeps only a dirty bit; the newest table goes out when it drains', async () => {
   const sink = new Sink();
   core.open(hello('o0001', current('o0001')), undefined, sink);
   const session = core.session('o0001')!;
   const v0 = current('o0001');
   sink.busy = true;
   flap(1);
+  await tick();
   const first = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
   const v1 = applyDelta(v0, first);
   for (let i = 2; i <= 20; i++) flap(i);
+  await tick();
   session.receive(ackOf(v1));
   assert.is(sink.sent.length, 2, 'still blocked: nothing queued, nothing sent');
   sink.busy = false;
@@ -150,11 +159,12 @@ s('a busy transport keeps only a dirty bit; the newest table goes out when it dr
   assert.is(d.version, current('o0001').version);
 });
 
-s('an unacknowledged push is sent again after the ack timeout, from the acknowledged base', () => {
+s('an unacknowledged push is sent again after the ack timeout, from the acknowledged base', async () => {
   const sink = new Sink();
   core.open(hello('o0001', current('o0001')), undefined, sink);
   const v0 = current('o0001');
   flap(1);
+  await tick();
   assert.is(sink.sent.length, 2);
   clock.advance(999);
   assert.is(sink.sent.length, 2);
@@ -175,13 +185,14 @@ s('a SnapshotRequest is answered with a snapshot', () => {
   assert.is(sink.last().body?.$case, 'snapshot');
 });
 
-s('a link report that changes oper state moves routes and reaches the affected sessions', () => {
+s('a link report that changes oper state moves routes and reaches the affected sessions', async () => {
   const a = new Sink();
   const b = new Sink();
   core.open(hello('dc-a', current('dc-a')), undefined, a);
   core.open(hello('o0003', current('o0003')), undefined, b);
   core.session('dc-a')!.receive({ body: { $case: 'linkReport', linkReport: { gatewayId: 'dc-a', peerGatewayId: 'dc-b', linkId: FLEET_WIDE_LINK, state: OperState.DOWN, rttUs: 900, jitterUs: 0, lossPpm: 0, pathMtu: 0, observedUnixMs: 0 } } });
   assert.is(ctl.topology().links.find((l) => l.id === FLEET_WIDE_LINK)!.operState, OperState.DOWN);
+  await tick();
   assert.is(a.last().body?.$case, 'delta');
   assert.is(b.last().body?.$case, 'delta', 'o0003 reaches dc-b another way now');
 });
