@@ -31,6 +31,9 @@ commands:
   agents                   every gateway: held vs current version, transport,
                            last seen, in sync
   nats-config [--out FILE] nats-server authorization for the enrolled gateways
+  whatif [--pairs] [--top N]
+                           the simulator's failure sweep on the live topology,
+                           worst first (as \`switchback whatif\`)
 
 --controller defaults to ${DEFAULT_ADMIN_ADDRESS} (the local controller).`;
 
@@ -45,6 +48,8 @@ const options = {
   follow: { type: 'boolean', short: 'f', default: false },
   out: { type: 'string' },
   days: { type: 'string' },
+  pairs: { type: 'boolean', default: false },
+  top: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -122,6 +127,18 @@ export async function run(argv: string[]): Promise<number> {
         const { yaml } = await client.call('exportTopology', {});
         if (values.output) writeFileSync(values.output, yaml);
         else process.stdout.write(yaml);
+        return 0;
+      }
+      case 'whatif': {
+        // The live topology, with operational state (a drained or down link
+        // is already out of the baseline), swept by the simulator's code.
+        const { topology } = await client.call('getTopology', {});
+        if (!topology) throw new SwitchbackError('INTERNAL', 'empty answer');
+        const top = intOpt(values.top, '--top') ?? 30;
+        const { whatIf } = await import('../../sim/whatif.js');
+        const { whatIfText } = await import('../../sim/report-text.js');
+        const result = whatIf(topology, { pairs: values.pairs });
+        out(whatIfText(result, top), result);
         return 0;
       }
       case 'events': {

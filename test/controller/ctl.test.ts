@@ -110,6 +110,17 @@ ctl('apply --dry-run lists changes and applies nothing; apply applies them', asy
   assert.ok(text.length > 0);
 });
 
+ctl('whatif sweeps the live topology with the simulator and ranks the failures', async () => {
+  const r = await c('whatif', '--top', '5');
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^What-if: \d+ failures \(single\) on \d+ sites/);
+  assert.match(r.stdout, /Ranked by impact \(top 5 of \d+/);
+  const json = JSON.parse((await c('--json', 'whatif')).stdout);
+  const topo = JSON.parse((await c('--json', 'topology')).stdout);
+  assert.is(json.topology.links, topo.links.length, 'the sweep ran on the controller\'s topology');
+  assert.ok(json.failures.some((f: { name: string }) => f.name.startsWith('site ')), 'sites are failed in turn');
+});
+
 ctl('bad input: a clear one-line error, non-zero exit, nothing applied', async () => {
   const seqOf = async () => (await c('--json', 'events', '--limit', '100000')).stdout.trim().split('\n').length;
   const n0 = await seqOf();
