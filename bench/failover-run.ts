@@ -40,7 +40,13 @@ export interface RunFigures {
   pushMs: number;
   /** First peer-down -> last agent applied (reportMs + pushMs). */
   reconvMs: number;
-  /** Peer-down lines not caused by the cut: another link, or before the cut (false detections). */
+  /**
+   * link.oper entries for the cut link after its 'down' one, before the
+   * restore: the controller set it up again on a periodic report from the
+   * end that had not yet noticed the cut (and down again when it did).
+   */
+  flips: number;
+  /** Peer-down lines while the ping ran that the cut did not cause: another link, or before the cut (false detections). */
   falseDowns: number;
   /** The agents' health and table lines of the run, ms relative to the cut (for --json and investigations). */
   timeline: string[];
@@ -67,6 +73,8 @@ interface JournalRow {
 
 export class FailoverRunner {
   private peerAddress: string | undefined;
+  /** The journal's last entry seen (runs look after it). */
+  private seq = 0;
 
   constructor(
     private readonly h: NetnsHarness,
@@ -78,7 +86,8 @@ export class FailoverRunner {
     const { h, cn, opts } = this;
     const [ns, ifname] = cn.net.linkIf.get(PRIMARY)!.a;
     this.peerAddress ??= await this.address(...cn.net.linkIf.get(PRIMARY)!.b);
-    const seq0 = (await this.events(0)).at(-1)?.seq ?? 0;
+    await this.settle();
+    const seq0 = this.seq;
     const marks = this.marks();
 
     const ping = new PingSeries(h, cn.net.hostNs.get('office')!, cn.net.hostAddr.get('dc2')!, opts.pingMs);
@@ -94,16 +103,17 @@ export class FailoverRunner {
       // would take CPU from the agents being timed.
       await waitFor(
         () => this.peerDown(A, marks, t0) !== undefined && this.peerDown(B, marks, t0) !== undefined && ping.lastSeq() > 0 && this.lostSince(ping, t1) && ping.tailRun() >= 20
-          && this.appliedAfter(A, marks) && this.appliedAfter(B, marks),
+          && this.appliedAfter(A, marks, t0) && this.appliedAfter(B, marks, t0),
         `recovery after the cut:\n${this.tails(marks)}`,
         30_000,
       );
       await sleep(100);
       await ping.stop();
+      const tEnd = Date.now();
 
-      const entry = (await this.events(seq0)).find((e) => e.action === 'link.oper' && e.subject === PRIMARY && / down,/.test(e.summary));
-      if (!entry) throw new Error(`no link.oper down entry for ${PRIMARY} after #${seq0}`);
-      await cn.waitInSync();
+      const events = await this.events(seq0);
+      const entry = events.find((e) => e.action === 'link.oper' && e.subject === PRIMARY && / down,/.test(e.summary) && e.atUnixMs >= t0);
+      if (!entry) throw new Error(`no link.oper down entry for ${PRIMARY} after the cut (journal after #${seq0})`);
       const loss = ping.loss();
       if (loss.lastBeforeMs === undefined || loss.firstAfterMs === undefined) throw new Error('the cut lost no pings: nothing to measure');
       const cut = clamp(loss.lastBeforeMs + loss.spacingMs, t0, t1);
@@ -132,18 +142,23 @@ export class FailoverRunner {
         reportMs: entry.atUnixMs - firstDown,
         pushMs: lastApplied - entry.atUnixMs,
         reconvMs: lastApplied - firstDown,
-        falseDowns: this.falseDowns(marks, t0),
+        flips: events.filter((e) => e.seq > entry.seq && e.action === 'link.oper' && e.subject === PRIMARY).length,
+        falseDowns: this.falseDowns(marks, t0, tEnd),
         timeline: this.timeline(marks, cut),
       };
-      await this.restore(ns, ifname);
+      await this.restore(ns, ifname, entry.seq);
       return figures;
     } finally {
       await ping.stop();
     }
   }
 
-  /** Link up, its route back, both ends' peer up after the hold time, the controller's link up and every agent in sync. */
-  private async restore(ns: string, ifname: string): Promise<void> {
+  /**
+   * Link up, its route back, both ends' peer up after the hold time, the
+   * controller's link.oper up and every agent in sync. Log lines first: each
+   * `ctl` is a Node process whose start costs a core for a while.
+   */
+  private async restore(ns: string, ifname: string, afterSeq: number): Promise<void> {
     const { h, cn } = this;
     const marks = this.marks();
     await h.setLink(ns, ifname, 'up');
@@ -151,8 +166,58 @@ export class FailoverRunner {
     const r = await h.exec(ns, 'ip', ['route', 'replace', `${cn.net.endpoint(B)}/32`, 'via', this.peerAddress!, 'dev', ifname]);
     if (r.code !== 0) throw new Error(`restoring the route: ${r.stderr}`);
     await waitFor(() => this.peerUp(A, marks) && this.peerUp(B, marks), `${PRIMARY} up at both ends:\n${this.tails(marks)}`, 60_000);
-    await waitFor(async () => (await cn.ctlJson<{ id: string; operState: number }[]>('links')).find((l) => l.id === PRIMARY)?.operState === 1, `${PRIMARY} up at the controller`);
+    await sleep(200);
+    await waitFor(async () => (await this.events(afterSeq)).some((e) => e.action === 'link.oper' && e.subject === PRIMARY && / up,/.test(e.summary)), `${PRIMARY} up at the controller`, 30_000);
     await cn.waitInSync();
+    this.restoredLines = this.healthLines();
+  }
+
+  /**
+   * Before a cut: every tunnel up at both ends by the agents' own account,
+   * and no peer state change for a second. On a busy machine a short probe
+   * interval sees false detections (an agent not scheduled for longer than
+   * the detection time), and a cut while the backup path is itself held
+   * down measures that, not failover.
+   */
+  private async settle(): Promise<void> {
+    for (;;) {
+      let quietSince = Date.now();
+      let seen = this.healthLines();
+      await waitFor(() => {
+        const now = this.healthLines();
+        if (now !== seen || this.anyDown()) {
+          seen = now;
+          quietSince = Date.now();
+        }
+        return Date.now() - quietSince >= 1000;
+      }, `every tunnel up and quiet:\n${this.tails(this.marks())}`, 60_000);
+      if (this.seq !== 0 && seen === this.restoredLines) return;
+      // A first run, or peers changed state since the restore: let the
+      // controller catch up, then be quiet again (after the ctl processes).
+      await this.cn.waitInSync();
+      await this.events(this.seq);
+      this.restoredLines = this.healthLines();
+    }
+  }
+
+  /** healthLines() when the last restore ended. */
+  private restoredLines = -1;
+
+  /** How many health lines the agents have logged in all. */
+  private healthLines(): number {
+    let n = 0;
+    for (const a of this.cn.agents.values()) n += a.output().match(/\[health\] peer /g)?.length ?? 0;
+    return n;
+  }
+
+  /** Whether some agent's last word on some link is 'down'. */
+  private anyDown(): boolean {
+    for (const a of this.cn.agents.values()) {
+      const last = new Map<string, string>();
+      for (const m of a.output().matchAll(/\[health\] peer \S+ (up|down) link=(\S+)/g)) last.set(m[2]!, m[1]!);
+      if ([...last.values()].includes('down')) return true;
+    }
+    return false;
   }
 
   private agent(gw: string): AgentProcess {
@@ -176,11 +241,13 @@ export class FailoverRunner {
     return undefined;
   }
 
-  private falseDowns(marks: Map<string, number>, t0: number): number {
+  /** Peer-down lines up to `tEnd` (the ping's end) that the cut at `t0` did not cause. */
+  private falseDowns(marks: Map<string, number>, t0: number, tEnd: number): number {
     let n = 0;
     for (const gw of this.cn.agents.keys()) {
       for (const m of this.since(gw, marks).matchAll(/^(\S+) INFO\s+\[health\] peer \S+ down link=(\S+)/gm)) {
-        if (m[2] !== PRIMARY || Date.parse(m[1]!) < t0) n++;
+        const t = Date.parse(m[1]!);
+        if (t <= tEnd && (m[2] !== PRIMARY || t < t0)) n++;
       }
     }
     return n;
@@ -200,8 +267,12 @@ export class FailoverRunner {
     return new RegExp(`\\[health\\] peer \\S+ up link=${PRIMARY}\\b`).test(this.since(gw, marks));
   }
 
-  private appliedAfter(gw: string, marks: Map<string, number>): boolean {
-    return /\[agent\] table applied version=/.test(this.since(gw, marks));
+  /** Whether `gw` applied a table at or after `t0`. */
+  private appliedAfter(gw: string, marks: Map<string, number>, t0: number): boolean {
+    for (const m of this.since(gw, marks).matchAll(/^(\S+) INFO\s+\[agent\] table applied version=/gm)) {
+      if (Date.parse(m[1]!) >= t0) return true;
+    }
+    return false;
   }
 
   /** When `gw` applied `version` or a newer one (updates to a busy agent are coalesced). */
@@ -225,7 +296,9 @@ export class FailoverRunner {
   private async events(after: number): Promise<JournalRow[]> {
     const r = await this.cn.ctl('--json', 'events', '--after', String(after), '--limit', '1000');
     if (r.code !== 0) throw new Error(`ctl events: ${r.stderr}`);
-    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalRow);
+    const rows = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalRow);
+    this.seq = Math.max(this.seq, rows.at(-1)?.seq ?? 0);
+    return rows;
   }
 
   private async address(ns: string, ifname: string): Promise<string> {

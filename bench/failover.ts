@@ -76,7 +76,7 @@ for (const localFailover of [true, false]) {
           while (s.runs.length < runs) {
             const f = await runner.run();
             s.runs.push(f);
-            progress(`${label(s)} run ${s.runs.length}/${runs}: outage ${f.outageMs.toFixed(0)} ms (${f.lost} lost), detect ${f.detectMs.toFixed(0)}/${f.detectOtherMs.toFixed(0)}, traffic back ${f.resumeMs.toFixed(0)}, reconv ${f.reconvMs.toFixed(0)} (report ${f.reportMs.toFixed(0)} + push ${f.pushMs.toFixed(0)})${f.gaps > 1 ? `, ${f.gaps} gaps` : ''}${f.falseDowns ? `, ${f.falseDowns} false peer-down` : ''}`);
+            progress(`${label(s)} run ${s.runs.length}/${runs}: outage ${f.outageMs.toFixed(0)} ms (${f.lost} lost), detect ${f.detectMs.toFixed(0)}/${f.detectOtherMs.toFixed(0)}, traffic back ${f.resumeMs.toFixed(0)}, reconv ${f.reconvMs.toFixed(0)} (report ${f.reportMs.toFixed(0)} + push ${f.pushMs.toFixed(0)})${f.gaps > 1 ? `, ${f.gaps} gaps` : ''}${f.falseDowns ? `, ${f.falseDowns} false peer-down` : ''}${f.flips ? `, ${f.flips} link.oper flips` : ''}`);
           }
         } finally {
           cn.close();
@@ -106,12 +106,13 @@ function printReport(): void {
   out.push(`machine: ${cores} cores shared with other work; load average ${load0.map((x) => x.toFixed(2)).join(' ')} before, ${load1.map((x) => x.toFixed(2)).join(' ')} after; ${minutes.toFixed(1)} min`);
   out.push('');
   out.push('Outage and its stages, ms (median / p90)');
-  const head = ['probe', 'local fo', 'runs', 'lost pings', `lost x ${pingMs} ms`, 'outage', 'detect (1st end)', 'detect (2nd end)', 'traffic back', 'local failover', 'target', 'met'];
+  const head = ['probe', 'local fo', 'runs', 'false downs', 'flips', 'lost pings', `lost x ${pingMs} ms`, 'outage', 'detect (1st end)', 'detect (2nd end)', 'traffic back', 'local failover', 'target', 'met'];
   const rows = settings.map((s) => {
     const target = 3 * s.probeIntervalMs + 50;
     const met = s.runs.filter((r) => r.outageMs < target).length;
     return [
       `${s.probeIntervalMs} ms`, s.localFailover ? 'on' : 'off', String(s.runs.length) + (s.failures.length ? ` (${s.failures.length} failed)` : ''),
+      String(s.runs.reduce((n, r) => n + r.falseDowns, 0)), String(s.runs.reduce((n, r) => n + r.flips, 0)),
       mp(s.runs.map((r) => r.lost), 0), mp(s.runs.map((r) => r.lost * pingMs)), mp(s.runs.map((r) => r.outageMs)), mp(s.runs.map((r) => r.detectMs)), mp(s.runs.map((r) => r.detectOtherMs)),
       mp(s.runs.map((r) => r.resumeMs)), s.localFailover ? mp(s.runs.map((r) => r.localMs!)) : '-',
       s.localFailover ? `< ${target}` : '-', s.localFailover ? `${met}/${s.runs.length}` : '-',
@@ -119,7 +120,9 @@ function printReport(): void {
   });
   out.push(...table(head, rows));
   out.push('  detect: cut -> first agent logs the peer down; 2nd end: the other end of the tunnel (traffic needs both);');
-  out.push('  traffic back: cut -> first ping answered again; local failover: first peer-down -> traffic back.');
+  out.push('  traffic back: cut -> first ping answered again; local failover: first peer-down -> traffic back;');
+  out.push('  false downs: peer-down lines while the ping ran that the cut did not cause (an agent not scheduled for a detection time);');
+  out.push("  flips: the controller set the cut link up again on the periodic report of the end that had not yet noticed the cut.");
   out.push('');
   out.push('Controller reconvergence, ms (median / p90)');
   const head2 = ['probe', 'local fo', 'report (peer-down -> link.oper)', 'push (link.oper -> last agent applied)', 'total (peer-down -> last applied)'];

@@ -44,13 +44,13 @@ export interface RouteRow {
 }
 
 /** Waits until `cond` holds, polling; throws a DEADLINE_EXCEEDED naming `what` after `ms`. */
-export async function waitFor(cond: () => Promise<boolean> | boolean, what: string, ms = 15_000, everyMs = 100): Promise<void> {
+export async function waitFor(cond: () => Promise<boolean> | boolean, what: string | (() => string), ms = 15_000, everyMs = 100): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await cond()) return;
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new SwitchbackError('UNAVAILABLE', `timed out after ${ms} ms waiting for ${what}`);
+  throw new SwitchbackError('UNAVAILABLE', `timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
 export function findNatsServer(): string {
@@ -243,22 +243,24 @@ export class Deployment {
       }
       const mine = rows.filter((r) => want.has(r.gatewayId));
       return mine.length === want.size && mine.every((r) => r.inSync && r.connected);
-    }, `every agent connected and in sync: ${JSON.stringify(rows.filter((r) => !r.inSync || !r.connected).map((r) => r.gatewayId))}`, ms, 250);
+    }, () => `every agent connected and in sync: ${JSON.stringify(rows.filter((r) => !r.inSync || !r.connected).map((r) => r.gatewayId))}`, ms, 250);
     return rows;
   }
 
   /** Waits until every link not in `down` is reported up by its agents (probes answered for the hold time). */
   async waitLinksUp(ms = 60_000, down: ReadonlySet<string> = new Set()): Promise<void> {
     let notUp: string[] = [];
+    let lastError = '';
     await waitFor(async () => {
       try {
         const links = await this.ctlJson<{ id: string; operState: number }[]>('links');
         notUp = links.filter((l) => !down.has(l.id) && l.operState !== OperState.UP).map((l) => l.id);
         return notUp.length === 0;
-      } catch {
+      } catch (err) {
+        lastError = (err as Error).message;
         return false;
       }
-    }, `every link reported up (not yet: ${notUp.join(', ')})`, ms, 250);
+    }, () => `every link reported up (not yet: ${notUp.join(', ')}${lastError ? `; ${lastError}` : ''})`, ms, 250);
   }
 
   async routes(gw: string): Promise<RouteRow[]> {

@@ -130,8 +130,11 @@ export class Emulation {
   async linkState(id: string, state: 'up' | 'down'): Promise<void> {
     const l = this.net.linkIf.get(id);
     if (!l) throw precondition(`link ${id} is not in the emulated network`);
-    await this.h.setLink(l.a[0], l.a[1], state);
-    await this.h.setLink(l.b[0], l.b[1], state);
+    for (const [ns, ifname, route] of [l.a, l.b]) {
+      await this.h.setLink(ns, ifname, state);
+      // The kernel drops routes through a device that goes down: put the /32 back.
+      if (state === 'up') await this.h.exec(ns, 'ip', route);
+    }
   }
 
   async partition(gw: string, state: 'up' | 'down'): Promise<void> {
@@ -181,8 +184,14 @@ export class Emulation {
   }
 
   /** Plays the scenario's events in real time while every demand is pinged. */
-  async play(pingIntervalMs = this.opts.pingIntervalMs ?? 10): Promise<EmulateResult> {
-    const s = this.scenario;
+  async play(pingIntervalMs = this.opts.pingIntervalMs ?? 10, override: Partial<Pick<Scenario, 'events' | 'demands'>> & { durationMs?: number } = {}): Promise<EmulateResult> {
+    const base = this.scenario;
+    const s: Scenario = {
+      ...base,
+      events: override.events ?? base.events,
+      demands: override.demands ?? base.demands,
+      timing: { ...base.timing, durationMs: override.durationMs ?? base.timing.durationMs },
+    };
     const log = this.opts.log ?? (() => {});
     const count = Math.max(1, Math.floor(s.timing.durationMs / pingIntervalMs));
     const runs = new Map<string, { done: Promise<PingRun> }>();

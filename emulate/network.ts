@@ -23,6 +23,12 @@ export interface SiteHost {
   via: string;
 }
 
+/** A link's underlay veth at each end: [namespace, interface, route to the far router id]. */
+export interface LinkEnds {
+  a: [string, string, string[]];
+  b: [string, string, string[]];
+}
+
 export interface EmulatedNetwork {
   /** The topology as applied: endpoints rewritten to router ids. */
   topology: Topology;
@@ -32,7 +38,7 @@ export interface EmulatedNetwork {
   mgmt: Map<string, { noc: string; gw: string; nocIf: string }>;
   hosts: Map<string, SiteHost>;
   /** Per link id, its underlay veth as seen from each end. */
-  linkIf: Map<string, { a: [string, string]; b: [string, string] }>;
+  linkIf: Map<string, LinkEnds>;
   noc: string;
   endpoint(gw: string): string;
   /** What the network could not represent (IPv6 prefixes, second VRFs ...). */
@@ -89,7 +95,7 @@ export async function buildEmulatedNetwork(h: NetnsHarness, topo: Topology, port
     mgmt.set(g.id, m);
   }
 
-  const linkIf = new Map<string, { a: [string, string]; b: [string, string] }>();
+  const linkIf = new Map<string, LinkEnds>();
   let k = 0;
   for (const l of topo.links) {
     const na = gwIndex.get(l.a)!;
@@ -101,9 +107,12 @@ export async function buildEmulatedNetwork(h: NetnsHarness, topo: Topology, port
     const ia = `u${na}-${nb}`;
     const ib = `u${nb}-${na}`;
     await h.veth({ ns: gwNs.get(l.a)!, ifname: ia, address: `${addr(1)}/30` }, { ns: gwNs.get(l.b)!, ifname: ib, address: `${addr(2)}/30` });
-    await run(gwNs.get(l.a)!, 'route', 'add', `${rid(l.b)}/32`, 'via', addr(2), 'dev', ia);
-    await run(gwNs.get(l.b)!, 'route', 'add', `${rid(l.a)}/32`, 'via', addr(1), 'dev', ib);
-    linkIf.set(l.id, { a: [gwNs.get(l.a)!, ia], b: [gwNs.get(l.b)!, ib] });
+    const ends: LinkEnds = {
+      a: [gwNs.get(l.a)!, ia, ['route', 'replace', `${rid(l.b)}/32`, 'via', addr(2), 'dev', ia]],
+      b: [gwNs.get(l.b)!, ib, ['route', 'replace', `${rid(l.a)}/32`, 'via', addr(1), 'dev', ib]],
+    };
+    for (const [ns, , route] of [ends.a, ends.b]) await run(ns, ...route);
+    linkIf.set(l.id, ends);
   }
 
   const vrfId = new Map(topo.vrfs.map((v) => [v.name, v.id]));

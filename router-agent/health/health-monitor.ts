@@ -246,10 +246,22 @@ export class HealthMonitor {
     if (e.detectTimer || e.probe.state !== 'up') return;
     const dl = e.probe.deadline();
     if (dl === undefined || dl >= now + intervalMs) return;
-    e.detectTimer = this.clock.setTimeout(() => {
+    const deadline = dl;
+    let graceUsed = false;
+    const check = () => {
       e.detectTimer = undefined;
       if (this.stopped || this.peers.get(id) !== e) return;
       const t = this.clock.now();
+      // Fired more than an interval late: this process was stalled (CPU
+      // starved, a long GC), not the peer silent. Replies may be waiting in
+      // the socket; timers run before I/O in an event-loop turn, so look
+      // again once after the pending I/O has been handled. A stalled agent
+      // must not declare every peer down and drop all its traffic.
+      if (!graceUsed && t - deadline > intervalMs) {
+        graceUsed = true;
+        e.detectTimer = this.clock.setTimeout(check, 0);
+        return;
+      }
       if (e.probe.checkDetection(t) === 'down') {
         // silentMs: the detection time as it really ran (more than multiplier x interval when the timer fired late).
         this.emit({ type: 'peer-down', peerId: id, linkId: e.linkId, atMs: t, missed: e.probe.config.multiplier, silentMs: t - (e.probe.lastHeardAt() ?? t) });
@@ -261,7 +273,8 @@ export class HealthMonitor {
       // clock that lags performance.now()): then look again at the deadline,
       // not a whole interval later at the next tick.
       this.armDetection(id, e, t, intervalMs);
-    }, Math.max(0, dl - now));
+    };
+    e.detectTimer = this.clock.setTimeout(check, Math.max(0, dl - now));
   }
 
   private armStats(): void {

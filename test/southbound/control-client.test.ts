@@ -4,6 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'lmdb';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
@@ -243,6 +244,24 @@ c('the controller going away keeps the table; reconnects back off exponentially,
   await until(() => cl.stats.sessions === sessions + 1, 'reconnect');
   assert.is(cl.stats.inSync, 1);
   assert.is(cl.stats.snapshots, 1, 'no second snapshot');
+  await cl.stop();
+});
+
+c('a damaged stored table is no table: the agent starts empty with an error line and asks the controller', async () => {
+  await store.save(GW, { table: table(3, 1, ['10.0.0.0/8']), epoch: 1 });
+  await store.close();
+  const raw = open({ path: dir });
+  await raw.openDB({ name: 'applied-table' }).put(GW, { epoch: 1, table: new Uint8Array([0x2a, 0xff, 0xff]) });
+  await raw.close();
+  store = new LmdbTableStore(dir);
+  const t1 = table(5, 1, ['10.5.0.0/16']);
+  const tr = new Scripted(() => snapshot(t1));
+  const { cl, events } = client(tr);
+  cl.start();
+  await until(() => cl.table?.version === 5, 'snapshot');
+  assert.is(tr.hellos[0]!.heldVersion, 0);
+  assert.equal(events.filter((e) => e.type === 'table').map((e) => (e as { source: string }).source), ['controller']);
+  assert.ok(logs.some((l) => l.includes('ERROR') && l.includes('stored table is unreadable')), logs.join('\n'));
   await cl.stop();
 });
 
