@@ -23,7 +23,7 @@ import { peersEqual } from '../../common/flow-table.js';
 import type { Peer, Topology } from '../../common/model.js';
 import { buildLinks, patchLinks, sameLinkRec, type LinkRec } from './graph.js';
 import { resolveOptions, type RoutingOptions } from './options.js';
-import { computeBlock, NO_ARC, patchBlock, type RouteBlock } from './route-block.js';
+import { computeBlock, patchBlock, type RouteBlock } from './route-block.js';
 import { Dijkstra } from './shortest-paths.js';
 import { buildPeers, computeRoutingState, groupDistance, sameRoute, siteDistance, State, type RoutingState } from './state.js';
 

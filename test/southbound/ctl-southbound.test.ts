@@ -4,11 +4,9 @@
 // plus the controller's southbound configuration keys.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readBundleFile } from '../../common/bundle.js';
 import { parseControllerConfig } from '../../controller/config.js';
 import { controlConfigFromBundle, createControlClient } from '../../router-agent/control/control-config.js';
@@ -16,23 +14,9 @@ import { LmdbTableStore } from '../../router-agent/control/local-table-store.js'
 import type { ControlClient, ControlEvent } from '../../router-agent/control/control-client.js';
 import { startControllerProcess, type ControllerProcess } from '../helpers/controller-process.js';
 import { waitFor } from '../helpers/southbound-fleet.js';
+import { sb } from '../helpers/run-cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
-function sb(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'bin/switchback.mjs'), ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (status) => {
-      clearTimeout(t);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 const t = suite('switchback ctl: enroll, agents, nats-config, revoke');
 let dir: string;
