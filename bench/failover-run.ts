@@ -220,6 +220,26 @@ export class FailoverRunner {
     return false;
   }
 
+  /**
+   * What a failed run leaves to look at, before the network is torn down:
+   * each agent's liveness, recent lines and peer/drop metrics, and the cut
+   * gateway's links and routes.
+   */
+  async diagnose(): Promise<string> {
+    const { h, cn } = this;
+    const out: string[] = [];
+    for (const [gw, a] of cn.agents) {
+      const ns = cn.net.gwNs.get(gw)!;
+      const alive = a.child.exitCode === null && a.child.signalCode === null;
+      const m = await h.exec(ns, 'curl', ['-s', '-m', '3', `http://${cn.net.endpoint(gw)}:9101/metrics`], 5000);
+      const metrics = m.stdout.split('\n').filter((l) => /^switchback_agent_(drops_total|peer_up|health_|failovers_total|table_version)/.test(l) && !/ 0$/.test(l));
+      out.push(`--- ${gw} ${alive ? 'running' : `exited (${a.child.exitCode ?? a.child.signalCode})`}`, ...a.output().split('\n').slice(-25), ...metrics);
+    }
+    const ns = cn.net.gwNs.get(A)!;
+    for (const args of [['-br', 'link'], ['route']]) out.push(`--- ${A}: ip ${args.join(' ')}`, (await h.exec(ns, 'ip', args)).stdout);
+    return out.join('\n');
+  }
+
   private agent(gw: string): AgentProcess {
     return this.cn.agents.get(gw)!;
   }

@@ -54,6 +54,8 @@ interface Setting {
   localFailover: boolean;
   runs: RunFigures[];
   failures: string[];
+  /** Per failed run: what diagnose() found (in the --json file). */
+  failureDetails: string[];
 }
 
 const started = Date.now();
@@ -61,18 +63,19 @@ const load0 = loadavg();
 const settings: Setting[] = [];
 for (const localFailover of [true, false]) {
   for (const probeIntervalMs of intervals) {
-    const s: Setting = { probeIntervalMs, localFailover, runs: [], failures: [] };
+    const s: Setting = { probeIntervalMs, localFailover, runs: [], failures: [], failureDetails: [] };
     settings.push(s);
     // A failed run (a restore that timed out, say) is reported, and the network rebuilt for the next one.
     while (s.runs.length < runs && s.failures.length < 3) {
       const h = new NetnsHarness();
+      let runner: FailoverRunner | undefined;
       try {
         const cn = await startControlledNetwork(h, threeSites, {
           probeIntervalMs, detectMultiplier: multiplier, holdMs, localFailover,
           env: { SWITCHBACK_LOG: 'info' },
         });
         try {
-          const runner = new FailoverRunner(h, cn, { probeIntervalMs, localFailover, pingMs });
+          runner = new FailoverRunner(h, cn, { probeIntervalMs, localFailover, pingMs });
           while (s.runs.length < runs) {
             const f = await runner.run();
             s.runs.push(f);
@@ -84,6 +87,8 @@ for (const localFailover of [true, false]) {
       } catch (err) {
         s.failures.push((err as Error).message.split('\n')[0]!);
         progress(`${label(s)} run ${s.runs.length + 1}/${runs} failed: ${(err as Error).message}`);
+        const details = await runner?.diagnose().catch((e: Error) => `diagnose failed: ${e.message}`);
+        s.failureDetails.push(`${(err as Error).message}\n${details ?? ''}`);
       } finally {
         await h.cleanup();
       }
