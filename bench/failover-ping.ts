@@ -23,6 +23,9 @@ export interface PingLoss {
   /** Send time of the last answered ping before the first loss, and of the first answered after the last loss. */
   lastBeforeMs?: number;
   firstAfterMs?: number;
+  /** Their sequence numbers. */
+  lastBeforeSeq?: number;
+  firstAfterSeq?: number;
 }
 
 export class PingSeries {
@@ -89,6 +92,8 @@ export class PingSeries {
       lost, gaps, spacingMs,
       lastBeforeMs: lastBefore === undefined ? undefined : this.replies.get(lastBefore)!.sentMs,
       firstAfterMs: firstAfter === undefined ? undefined : this.replies.get(firstAfter)!.sentMs,
+      lastBeforeSeq: lastBefore,
+      firstAfterSeq: firstAfter,
     };
   }
 }

@@ -18,7 +18,7 @@ export interface RunFigures {
   gaps: number;
   /** Mean ping spacing measured in this run (ms). */
   spacingMs: number;
-  /** ping's real spacing across the outage: the send-time span from the last answered ping before it to the first after it, over lost + 1. */
+  /** ping's real spacing across the outage: the send-time span from the last answered ping before it to the first after it, per sequence number. */
   outageSpacingMs: number;
   /** lost x outageSpacingMs (ms): the outage by ping's own clock. */
   outageMs: number;
@@ -101,11 +101,10 @@ export class FailoverRunner {
 
       // Passive wait (log lines and ping output only): a `ctl` process now
       // would take CPU from the agents being timed.
-      await waitFor(
+      await this.waitOrExplain(
         () => this.peerDown(A, marks, t0) !== undefined && this.peerDown(B, marks, t0) !== undefined && ping.lastSeq() > 0 && this.lostSince(ping, t1) && ping.tailRun() >= 20
           && this.appliedAfter(A, marks, t0) && this.appliedAfter(B, marks, t0),
-        `recovery after the cut:\n${this.tails(marks)}`,
-        30_000,
+        'recovery after the cut', 30_000, marks,
       );
       await sleep(100);
       await ping.stop();
@@ -116,6 +115,7 @@ export class FailoverRunner {
       if (!entry) throw new Error(`no link.oper down entry for ${PRIMARY} after the cut (journal after #${seq0})`);
       const loss = ping.loss();
       if (loss.lastBeforeMs === undefined || loss.firstAfterMs === undefined) throw new Error('the cut lost no pings: nothing to measure');
+      const outageSpacingMs = (loss.firstAfterMs - loss.lastBeforeMs) / (loss.firstAfterSeq! - loss.lastBeforeSeq!);
       const cut = clamp(loss.lastBeforeMs + loss.spacingMs, t0, t1);
       const downA = this.peerDown(A, marks, t0)!;
       const downB = this.peerDown(B, marks, t0)!;
@@ -131,8 +131,8 @@ export class FailoverRunner {
         lost: loss.lost,
         gaps: loss.gaps,
         spacingMs: loss.spacingMs,
-        outageSpacingMs: (loss.firstAfterMs - loss.lastBeforeMs) / (loss.lost + 1),
-        outageMs: (loss.lost * (loss.firstAfterMs - loss.lastBeforeMs)) / (loss.lost + 1),
+        outageSpacingMs,
+        outageMs: loss.lost * outageSpacingMs,
         raw: { lastBeforeMs: loss.lastBeforeMs, firstAfterMs: loss.firstAfterMs, t0, t1, cut },
         cutSpreadMs: t1 - t0,
         detectMs: firstDown - cut,
@@ -165,7 +165,7 @@ export class FailoverRunner {
     // A device going down takes its routes with it: the /32 to the far end's router id.
     const r = await h.exec(ns, 'ip', ['route', 'replace', `${cn.net.endpoint(B)}/32`, 'via', this.peerAddress!, 'dev', ifname]);
     if (r.code !== 0) throw new Error(`restoring the route: ${r.stderr}`);
-    await waitFor(() => this.peerUp(A, marks) && this.peerUp(B, marks), `${PRIMARY} up at both ends:\n${this.tails(marks)}`, 60_000);
+    await this.waitOrExplain(() => this.peerUp(A, marks) && this.peerUp(B, marks), `${PRIMARY} up at both ends`, 60_000, marks);
     await sleep(200);
     await waitFor(async () => (await this.events(afterSeq)).some((e) => e.action === 'link.oper' && e.subject === PRIMARY && / up,/.test(e.summary)), `${PRIMARY} up at the controller`, 30_000);
     await cn.waitInSync();
@@ -183,14 +183,15 @@ export class FailoverRunner {
     for (;;) {
       let quietSince = Date.now();
       let seen = this.healthLines();
-      await waitFor(() => {
+      const marks = this.marks();
+      await this.waitOrExplain(() => {
         const now = this.healthLines();
         if (now !== seen || this.anyDown()) {
           seen = now;
           quietSince = Date.now();
         }
         return Date.now() - quietSince >= 1000;
-      }, `every tunnel up and quiet:\n${this.tails(this.marks())}`, 60_000);
+      }, 'every tunnel up and quiet', 60_000, marks);
       if (this.seq !== 0 && seen === this.restoredLines) return;
       // A first run, or peers changed state since the restore: let the
       // controller catch up, then be quiet again (after the ctl processes).
@@ -238,6 +239,15 @@ export class FailoverRunner {
     const ns = cn.net.gwNs.get(A)!;
     for (const args of [['-br', 'link'], ['route']]) out.push(`--- ${A}: ip ${args.join(' ')}`, (await h.exec(ns, 'ip', args)).stdout);
     return out.join('\n');
+  }
+
+  /** waitFor, with the agents' lines since `marks` as they are when it times out. */
+  private async waitOrExplain(cond: () => boolean, what: string, ms: number, marks: Map<string, number>): Promise<void> {
+    try {
+      await waitFor(cond, what, ms);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}:\n${this.tails(marks)}`);
+    }
   }
 
   private agent(gw: string): AgentProcess {
