@@ -45,6 +45,8 @@ export class Controller {
   private readonly costPolicy: CostPolicy;
   /** Costs derived from measured RTT that differ from the configured ones. */
   private costOverrides: ReadonlyMap<string, number>;
+  /** The operational state each end of a link last reported (not persisted: ends re-report on reconnect). */
+  private readonly endStates = new Map<string, Map<string, OperState>>();
   private readonly hub = new EventHub();
   /** The routing of the stored model (kept for incremental recomputes). */
   private state: RoutingState | undefined;
@@ -188,10 +190,18 @@ export class Controller {
       this.store.setLinkStats(r.linkId, { rttUs: r.rttUs ?? 0, lossPpm: r.lossPpm ?? 0, atMs: now, ...(next !== link.cost ? { effectiveCost: next } : {}) });
       if (next !== current) costEntry = this.setEffectiveCost(link, current, next, r);
     }
-    if (r.state === OperState.UNSPECIFIED || r.state === link.operState) return costEntry;
-    const word = r.state === OperState.DOWN ? 'down' : 'up';
+    if (r.state === OperState.UNSPECIFIED) return costEntry;
+    // Each end reports its own view; the link is down while either end says
+    // so. Otherwise the end that has not noticed a cut yet would, with its
+    // periodic report, put the dead link back into the routes.
+    const ends = new Map(this.endStates.get(link.id) ?? []);
+    ends.set(r.gatewayId, r.state);
+    this.endStates.set(link.id, ends);
+    const state = [...ends.values()].includes(OperState.DOWN) ? OperState.DOWN : OperState.UP;
+    if (state === link.operState) return costEntry;
+    const word = state === OperState.DOWN ? 'down' : 'up';
     return this.setLink(r.linkId, `agent:${r.gatewayId}`, 'link.oper', `link ${link.a}-${link.b} ${word}, reported by ${r.gatewayId}`, {
-      operState: r.state,
+      operState: state,
       rttUs: r.rttUs ?? link.rttUs,
       lossPpm: r.lossPpm ?? link.lossPpm,
       changedUnixMs: now,
