@@ -128,21 +128,5 @@ export async function startControlledNetwork(h: NetnsHarness, spec: NetworkSpec,
   };
 }
 
-/** ping every `intervalMs` from a namespace; resolves with the sequence numbers answered. */
-export function pingSeries(h: NetnsHarness, ns: string, dst: string, count: number, intervalMs: number): { done: Promise<{ sent: number; answered: Set<number> }> } {
-  const child = h.spawn(ns, 'ping', ['-n', '-i', String(intervalMs / 1000), '-c', String(count), '-W', '1', dst]);
-  const answered = new Set<number>();
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const m = /icmp_seq=(\d+) ttl=/.exec(line);
-      if (m) answered.add(Number(m[1]));
-    }
-  });
-  const done = new Promise<{ sent: number; answered: Set<number> }>((resolve) => child.once('exit', () => resolve({ sent: count, answered })));
-  return { done };
-}
+// Real probe traffic, as the emulator runs it.
+export { pingSeries } from '../../emulate/probes.js';
