@@ -35,21 +35,27 @@ function runFile(file) {
       env: { ...process.env, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // uvu prints its summary on stdout; logs go to stderr and may interleave
+    // with it on a terminal, so only stdout is read for the figures.
     let out = '';
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
-    child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });
+    child.stderr.on('data', (d) => process.stderr.write(d));
     const timer = setTimeout(() => {
-      out += `\n${relative(root, file)}: killed after ${limitS}s\n`;
+      process.stdout.write(`\n${relative(root, file)}: killed after ${limitS}s\n`);
       child.kill('SIGKILL');
     }, limitS * 1000);
     child.on('close', (code) => {
       clearTimeout(timer);
-      const num = (label) => Number((out.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? 0);
+      const num = (label) => {
+        const all = [...out.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)\\s*$`, 'gm'))];
+        return Number(all.at(-1)?.[1] ?? 0);
+      };
       const total = num('Total');
       const passed = num('Passed');
       const skipped = num('Skipped');
-      // A file that exits non-zero without uvu's summary failed as a whole.
-      const failed = code === 0 ? total - passed - skipped : Math.max(1, total - passed - skipped);
+      // A file that exits non-zero, or without uvu's summary, failed as a whole.
+      const counted = Math.max(0, total - passed - skipped);
+      const failed = code === 0 && total > 0 ? counted : Math.max(1, counted);
       resolve({ file, passed, failed, skipped, ms: Date.now() - started, code });
     });
   });
@@ -69,4 +75,4 @@ for (const r of results) {
 const failed = sum('failed');
 const skipped = sum('skipped');
 console.log(`\n${sum('passed')} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exitCode = failed > 0 || files.length === 0 ? 1 : 0;
+process.exitCode = failed > 0 || results.some((r) => r.failed > 0 || r.code !== 0) || files.length === 0 ? 1 : 0;

@@ -8,11 +8,17 @@ import { TableDelta } from '../../proto/gen/switchback/v1/flow.js';
 
 const table = suite('flow tables: canonical form, hash, diff and apply');
 
-const hopArb: fc.Arbitrary<NextHop> = fc.record({
-  gatewayId: fc.constantFrom('gw-a', 'gw-b', 'gw-c'),
-  linkId: fc.constantFrom('l1', 'l2', 'l3'),
-  cost: fc.integer({ min: 1, max: 50 }),
-});
+// Plain objects, as decoded messages are (fast-check may otherwise make
+// null-prototype records, which deep equality tells apart).
+const plain = { noNullPrototype: true } as const;
+
+const hopArb: fc.Arbitrary<NextHop> = fc.record(
+  {
+    gatewayId: fc.constantFrom('gw-a', 'gw-b', 'gw-c'),
+    linkId: fc.constantFrom('l1', 'l2', 'l3'),
+  },
+  plain,
+);
 
 const ruleArb: fc.Arbitrary<FlowRule> = fc.record({
   vrf: fc.constantFrom(1, 2, 300),
@@ -21,19 +27,19 @@ const ruleArb: fc.Arbitrary<FlowRule> = fc.record({
   primary: fc.uniqueArray(hopArb, { maxLength: 3, selector: (h) => `${h.gatewayId}/${h.linkId}` }),
   backup: fc.option(hopArb, { nil: undefined }),
   destSiteId: fc.constantFrom('fra', 'ams', 'office-1'),
-});
+}, plain);
 
 const peerArb: fc.Arbitrary<Peer> = fc.record({
   gatewayId: fc.constantFrom('gw-a', 'gw-b'),
   nodeId: fc.integer({ min: 1, max: 9 }),
   linkId: fc.constantFrom('l1', 'l2', 'l3', 'l4'),
-  endpoints: fc.array(fc.record({ host: fc.constantFrom('192.0.2.1', 'gw.example.net'), port: fc.constantFrom(4789, 51820) }), { maxLength: 2 }),
+  endpoints: fc.array(fc.record({ host: fc.constantFrom('192.0.2.1', 'gw.example.net'), port: fc.constantFrom(4789, 51820) }, plain), { maxLength: 2 }),
   mtu: fc.constantFrom(0, 1400, 1500),
   key: fc.uint8Array({ minLength: 0, maxLength: 4 }).map((b) => Buffer.from(b)),
   keyId: fc.nat(3),
   previousKey: fc.constant(Buffer.alloc(0)),
   previousKeyId: fc.constant(0),
-});
+}, plain);
 
 const tableArb = (version: fc.Arbitrary<number>, epoch: fc.Arbitrary<number> = fc.constantFrom(1, 2)): fc.Arbitrary<FlowTable> =>
   fc.record({
@@ -43,7 +49,7 @@ const tableArb = (version: fc.Arbitrary<number>, epoch: fc.Arbitrary<number> = f
     epoch,
     rules: fc.uniqueArray(ruleArb, { maxLength: 12, selector: (r) => `${r.vrf}/${r.prefix}` }),
     peers: fc.uniqueArray(peerArb, { maxLength: 4, selector: (p) => p.linkId }),
-  });
+  }, plain);
 
 /** Freezes deeply, so any write to an input throws (ES modules are strict). */
 function deepFreeze<T>(x: T): T {
