@@ -24,6 +24,12 @@ export interface ControllerOptions {
   costPolicy?: CostPolicy;
 }
 
+interface StoredTableInfo {
+  hash: Buffer;
+  version: number;
+  ruleCount: number;
+}
+
 export interface ChangeResult {
   changes: TopologyChange[];
   /** Undefined when nothing changed (nothing is journaled then). */
@@ -50,7 +56,8 @@ export class Controller {
   private readonly hub = new EventHub();
   /** The routing of the stored model (kept for incremental recomputes). */
   private state: RoutingState | undefined;
-  private hashes: Map<string, Buffer> | undefined;
+  /** What is known of each stored table (content hash, version, size), kept in step with commits. */
+  private stored: Map<string, StoredTableInfo> | undefined;
 
   constructor(opts: ControllerOptions) {
     this.store = opts.store;
@@ -249,18 +256,15 @@ export class Controller {
     return { version: table.version, routes };
   }
 
+  /** Every gateway's table version and acknowledged version, without reading the tables themselves. */
   tableStates(): TableState[] {
     const acks = this.store.acks();
-    return this.store.tables().map((t) => {
-      const a = acks.get(t.gatewayId);
-      return {
-        gatewayId: t.gatewayId,
-        version: t.version,
-        ackedVersion: a?.version ?? 0,
-        ackedUnixMs: a?.atMs ?? 0,
-        ruleCount: t.rules.length,
-      };
-    });
+    return [...this.storedTables()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([gatewayId, t]) => {
+        const a = acks.get(gatewayId);
+        return { gatewayId, version: t.version, ackedVersion: a?.version ?? 0, ackedUnixMs: a?.atMs ?? 0, ruleCount: t.ruleCount };
+      });
   }
 
   /** Records an agent's acknowledgement of a table version. */
@@ -292,8 +296,9 @@ export class Controller {
     }));
   }
 
-  private upsert(actor: string, kind: string, id: string, mutate: (t: Topology) => Topology): JournalEntry {
-    const exists = (this.store.topology() as unknown as Record<string, { id: string }[]>)[`${kind}s`].some((x) => x.id === id);
+  private upsert(actor: string, kind: 'site' | 'gateway' | 'link', id: string, mutate: (t: Topology) => Topology): JournalEntry {
+    const t = this.store.topology();
+    const exists = { site: t.sites, gateway: t.gateways, link: t.links }[kind].some((x) => x.id === id);
     return this.change(actor, `${kind}.put`, id, `${exists ? 'updated' : 'created'} ${kind} ${id}`, mutate);
   }
 
@@ -345,7 +350,7 @@ export class Controller {
       candidates.add(l.a).add(l.b);
     }
     const changedTables = new Map<string, FlowTable>();
-    const newHashes = new Map<string, Buffer>();
+    const newHashes = new Map<string, { hash: Buffer; ruleCount: number }>();
     for (const gw of candidates) {
       const r = routes.get(gw);
       if (!r) continue;
@@ -358,12 +363,12 @@ export class Controller {
         peers: r.peers.map((p) => withKey(p, keys.get(p.linkId))),
       };
       const hash = tableHash(content);
-      if (!this.storedHash(gw)?.equals(hash)) {
+      if (!this.storedTables().get(gw)?.hash.equals(hash)) {
         changedTables.set(gw, content);
-        newHashes.set(gw, hash);
+        newHashes.set(gw, { hash, ruleCount: r.rules.length });
       }
     }
-    const removedTables = [...this.hashesOfStored().keys()].filter((gw) => !routes.has(gw));
+    const removedTables = [...this.storedTables().keys()].filter((gw) => !routes.has(gw));
     this.hub.emit({ type: 'computed', ms: this.clock.now() - computeStart, tables: changedTables.size + removedTables.length });
 
     const nothing = !modelChanged && changedTables.size === 0 && removedTables.length === 0 && newKeys.size === 0 && removedKeys.length === 0;
@@ -386,8 +391,8 @@ export class Controller {
       removedKeys,
     });
     this.state = state;
-    for (const [gw, h] of newHashes) this.hashes!.set(gw, h);
-    for (const gw of removedTables) this.hashes!.delete(gw);
+    for (const [gw, h] of newHashes) this.stored!.set(gw, { ...h, version: entry.seq });
+    for (const gw of removedTables) this.stored!.delete(gw);
     this.hub.emit({ type: 'journal', entry });
     return entry;
   }
@@ -396,14 +401,10 @@ export class Controller {
     return { ...this.routingOptions, costOverrides: this.costOverrides };
   }
 
-  /** Content hashes of the stored tables, read once from the store and kept in step with commits. */
-  private hashesOfStored(): Map<string, Buffer> {
-    if (!this.hashes) this.hashes = new Map(this.store.tables().map((t) => [t.gatewayId, tableHash(t)]));
-    return this.hashes;
-  }
-
-  private storedHash(gatewayId: string): Buffer | undefined {
-    return this.hashesOfStored().get(gatewayId);
+  /** The stored tables' hashes, versions and sizes: read from the store once, then kept in step with commits. */
+  private storedTables(): Map<string, StoredTableInfo> {
+    this.stored ??= new Map(this.store.tables().map((t) => [t.gatewayId, { hash: tableHash(t), version: t.version, ruleCount: t.rules.length }]));
+    return this.stored;
   }
 }
 

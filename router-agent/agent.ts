@@ -215,7 +215,7 @@ export function remotePrefixes(t: FlowTable, vrf: number): string[] {
 }
 
 function endpointOf(peer: PeerView, underlay: Underlay): Endpoint {
-  // The first endpoint of the peer's family that this underlay can reach.
+  // A peer's first endpoint (the topology lists its preferred one first).
   const e = peer.endpoints[0];
   return { host: e?.host ?? '0.0.0.0', port: underlay.kind === 'gre' ? 0 : (e?.port ?? 0) };
 }
