@@ -28,6 +28,8 @@ const peer = (gatewayId: string, nodeId: number) => ({
   keyId: 1,
   previousKey: Buffer.alloc(0),
   previousKeyId: 0,
+  nextKey: Buffer.alloc(0),
+  nextKeyId: 0,
 });
 const table = (nodeId: number, peers: ReturnType<typeof peer>[], rules: FlowTable['rules']): FlowTable => ({
   gatewayId: `gw${nodeId}`,

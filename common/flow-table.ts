@@ -93,8 +93,10 @@ export function peersEqual(a: Peer, b: Peer): boolean {
     a.mtu === b.mtu &&
     a.keyId === b.keyId &&
     a.previousKeyId === b.previousKeyId &&
+    a.nextKeyId === b.nextKeyId &&
     bytesEqual(a.key, b.key) &&
     bytesEqual(a.previousKey, b.previousKey) &&
+    bytesEqual(a.nextKey, b.nextKey) &&
     a.endpoints.length === b.endpoints.length &&
     a.endpoints.every((e, i) => e.host === b.endpoints[i]!.host && e.port === b.endpoints[i]!.port)
   );

@@ -270,6 +270,8 @@ export function buildPeers(nodes: Nodes, links: Links, s: number): Peer[] {
         keyId: 0,
         previousKey: EMPTY,
         previousKeyId: 0,
+        nextKey: EMPTY,
+        nextKeyId: 0,
       });
     }),
   ) as Peer[];

@@ -39,6 +39,8 @@ const peerArb: fc.Arbitrary<Peer> = fc.record({
   keyId: fc.nat(3),
   previousKey: fc.constant(Buffer.alloc(0)),
   previousKeyId: fc.constant(0),
+  nextKey: fc.constant(Buffer.alloc(0)),
+  nextKeyId: fc.constant(0),
 }, plain);
 
 const tableArb = (version: fc.Arbitrary<number>, epoch: fc.Arbitrary<number> = fc.constantFrom(1, 2)): fc.Arbitrary<FlowTable> =>
@@ -155,7 +157,7 @@ table('equality helpers: next hops compare as a set, peers field by field', () =
   const two = { ...r, primary: [r.primary[0]!, { gatewayId: 'gw-a', linkId: 'l1'}] };
   assert.ok(rulesEqual(two, { ...two, primary: [...two.primary].reverse() }));
   assert.not.ok(rulesEqual(two, { ...two, backup: { gatewayId: 'gw-c', linkId: 'l3'} }));
-  const p: Peer = { gatewayId: 'gw-a', nodeId: 1, linkId: 'l1', endpoints: [{ host: 'h', port: 1 }], mtu: 1400, key: Buffer.from([1]), keyId: 1, previousKey: Buffer.alloc(0), previousKeyId: 0 };
+  const p: Peer = { gatewayId: 'gw-a', nodeId: 1, linkId: 'l1', endpoints: [{ host: 'h', port: 1 }], mtu: 1400, key: Buffer.from([1]), keyId: 1, previousKey: Buffer.alloc(0), previousKeyId: 0, nextKey: Buffer.alloc(0), nextKeyId: 0 };
   assert.ok(peersEqual(p, { ...p, key: Buffer.from([1]) }));
   assert.not.ok(peersEqual(p, { ...p, key: Buffer.from([2]) }));
   assert.not.ok(peersEqual(p, { ...p, endpoints: [{ host: 'h', port: 2 }] }));

@@ -150,6 +150,8 @@ export function peer(gatewayId: string, nodeId: number, k: Buffer, extra: Partia
     keyId: 1,
     previousKey: Buffer.alloc(0),
     previousKeyId: 0,
+    nextKey: Buffer.alloc(0),
+    nextKeyId: 0,
     ...extra,
   };
 }

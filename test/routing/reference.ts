@@ -120,6 +120,8 @@ export function referenceRoutes(topo: Topology, maxEcmp = 16): Map<string, RefRo
           keyId: 0,
           previousKey: Buffer.alloc(0),
           previousKeyId: 0,
+          nextKey: Buffer.alloc(0),
+          nextKeyId: 0,
         };
       });
     out.set(S, { rules, peers });

@@ -298,6 +298,45 @@ export interface NatsConfigResponse {
   gatewayUsers: number;
 }
 
+/**
+ * Issues a client certificate for a person or tool using the admin API.
+ * The role (viewer, operator, admin) is written into the certificate.
+ */
+export interface IssueCredentialRequest {
+  name: string;
+  role: string;
+  /** 0 for the default (90 days). */
+  validityDays: number;
+}
+
+export interface IssueCredentialResponse {
+  name: string;
+  role: string;
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+  serial: string;
+  notAfterUnixMs: number;
+}
+
+/** Rotates the tunnel keys of the given links (all links when empty). */
+export interface RotateLinkKeysRequest {
+  linkIds: string[];
+}
+
+export interface RotateLinkKeysResponse {
+  linkIds: string[];
+}
+
+/** Who the caller is, as the admin API sees it. */
+export interface WhoAmIRequest {
+}
+
+export interface WhoAmIResponse {
+  name: string;
+  role: string;
+}
+
 function createBaseJournalEntry(): JournalEntry {
   return { seq: 0, atUnixMs: 0, actor: "", action: "", subject: "", summary: "", tables: [] };
 }
@@ -4677,6 +4716,575 @@ export const NatsConfigResponse: MessageFns<NatsConfigResponse> = {
   },
 };
 
+function createBaseIssueCredentialRequest(): IssueCredentialRequest {
+  return { name: "", role: "", validityDays: 0 };
+}
+
+export const IssueCredentialRequest: MessageFns<IssueCredentialRequest> = {
+  encode(message: IssueCredentialRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    if (message.validityDays !== 0) {
+      writer.uint32(24).uint32(message.validityDays);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueCredentialRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueCredentialRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.validityDays = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueCredentialRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      validityDays: isSet(object.validityDays)
+        ? globalThis.Number(object.validityDays)
+        : isSet(object.validity_days)
+        ? globalThis.Number(object.validity_days)
+        : 0,
+    };
+  },
+
+  toJSON(message: IssueCredentialRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.validityDays !== 0) {
+      obj.validityDays = Math.round(message.validityDays);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IssueCredentialRequest>): IssueCredentialRequest {
+    return IssueCredentialRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IssueCredentialRequest>): IssueCredentialRequest {
+    const message = createBaseIssueCredentialRequest();
+    message.name = object.name ?? "";
+    message.role = object.role ?? "";
+    message.validityDays = object.validityDays ?? 0;
+    return message;
+  },
+};
+
+function createBaseIssueCredentialResponse(): IssueCredentialResponse {
+  return { name: "", role: "", keyPem: "", certPem: "", caPem: "", serial: "", notAfterUnixMs: 0 };
+}
+
+export const IssueCredentialResponse: MessageFns<IssueCredentialResponse> = {
+  encode(message: IssueCredentialResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    if (message.keyPem !== "") {
+      writer.uint32(26).string(message.keyPem);
+    }
+    if (message.certPem !== "") {
+      writer.uint32(34).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(42).string(message.caPem);
+    }
+    if (message.serial !== "") {
+      writer.uint32(50).string(message.serial);
+    }
+    if (message.notAfterUnixMs !== 0) {
+      writer.uint32(56).int64(message.notAfterUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueCredentialResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueCredentialResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.keyPem = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.serial = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.notAfterUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueCredentialResponse {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      keyPem: isSet(object.keyPem)
+        ? globalThis.String(object.keyPem)
+        : isSet(object.key_pem)
+        ? globalThis.String(object.key_pem)
+        : "",
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+      serial: isSet(object.serial) ? globalThis.String(object.serial) : "",
+      notAfterUnixMs: isSet(object.notAfterUnixMs)
+        ? globalThis.Number(object.notAfterUnixMs)
+        : isSet(object.not_after_unix_ms)
+        ? globalThis.Number(object.not_after_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: IssueCredentialResponse): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.keyPem !== "") {
+      obj.keyPem = message.keyPem;
+    }
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    if (message.serial !== "") {
+      obj.serial = message.serial;
+    }
+    if (message.notAfterUnixMs !== 0) {
+      obj.notAfterUnixMs = Math.round(message.notAfterUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IssueCredentialResponse>): IssueCredentialResponse {
+    return IssueCredentialResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IssueCredentialResponse>): IssueCredentialResponse {
+    const message = createBaseIssueCredentialResponse();
+    message.name = object.name ?? "";
+    message.role = object.role ?? "";
+    message.keyPem = object.keyPem ?? "";
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    message.serial = object.serial ?? "";
+    message.notAfterUnixMs = object.notAfterUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRotateLinkKeysRequest(): RotateLinkKeysRequest {
+  return { linkIds: [] };
+}
+
+export const RotateLinkKeysRequest: MessageFns<RotateLinkKeysRequest> = {
+  encode(message: RotateLinkKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.linkIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateLinkKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateLinkKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.linkIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateLinkKeysRequest {
+    return {
+      linkIds: globalThis.Array.isArray(object?.linkIds)
+        ? object.linkIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.link_ids)
+        ? object.link_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RotateLinkKeysRequest): unknown {
+    const obj: any = {};
+    if (message.linkIds?.length) {
+      obj.linkIds = message.linkIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateLinkKeysRequest>): RotateLinkKeysRequest {
+    return RotateLinkKeysRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RotateLinkKeysRequest>): RotateLinkKeysRequest {
+    const message = createBaseRotateLinkKeysRequest();
+    message.linkIds = object.linkIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRotateLinkKeysResponse(): RotateLinkKeysResponse {
+  return { linkIds: [] };
+}
+
+export const RotateLinkKeysResponse: MessageFns<RotateLinkKeysResponse> = {
+  encode(message: RotateLinkKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.linkIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateLinkKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateLinkKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.linkIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateLinkKeysResponse {
+    return {
+      linkIds: globalThis.Array.isArray(object?.linkIds)
+        ? object.linkIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.link_ids)
+        ? object.link_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RotateLinkKeysResponse): unknown {
+    const obj: any = {};
+    if (message.linkIds?.length) {
+      obj.linkIds = message.linkIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateLinkKeysResponse>): RotateLinkKeysResponse {
+    return RotateLinkKeysResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RotateLinkKeysResponse>): RotateLinkKeysResponse {
+    const message = createBaseRotateLinkKeysResponse();
+    message.linkIds = object.linkIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseWhoAmIRequest(): WhoAmIRequest {
+  return {};
+}
+
+export const WhoAmIRequest: MessageFns<WhoAmIRequest> = {
+  encode(_: WhoAmIRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WhoAmIRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWhoAmIRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): WhoAmIRequest {
+    return {};
+  },
+
+  toJSON(_: WhoAmIRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<WhoAmIRequest>): WhoAmIRequest {
+    return WhoAmIRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<WhoAmIRequest>): WhoAmIRequest {
+    const message = createBaseWhoAmIRequest();
+    return message;
+  },
+};
+
+function createBaseWhoAmIResponse(): WhoAmIResponse {
+  return { name: "", role: "" };
+}
+
+export const WhoAmIResponse: MessageFns<WhoAmIResponse> = {
+  encode(message: WhoAmIResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WhoAmIResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWhoAmIResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WhoAmIResponse {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+    };
+  },
+
+  toJSON(message: WhoAmIResponse): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WhoAmIResponse>): WhoAmIResponse {
+    return WhoAmIResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WhoAmIResponse>): WhoAmIResponse {
+    const message = createBaseWhoAmIResponse();
+    message.name = object.name ?? "";
+    message.role = object.role ?? "";
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   getTopology: {
@@ -4882,6 +5490,37 @@ export const AdminServiceService = {
     responseSerialize: (value: NatsConfigResponse): Buffer => Buffer.from(NatsConfigResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): NatsConfigResponse => NatsConfigResponse.decode(value),
   },
+  issueCredential: {
+    path: "/switchback.v1.AdminService/IssueCredential" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: IssueCredentialRequest): Buffer =>
+      Buffer.from(IssueCredentialRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): IssueCredentialRequest => IssueCredentialRequest.decode(value),
+    responseSerialize: (value: IssueCredentialResponse): Buffer =>
+      Buffer.from(IssueCredentialResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): IssueCredentialResponse => IssueCredentialResponse.decode(value),
+  },
+  rotateLinkKeys: {
+    path: "/switchback.v1.AdminService/RotateLinkKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateLinkKeysRequest): Buffer =>
+      Buffer.from(RotateLinkKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateLinkKeysRequest => RotateLinkKeysRequest.decode(value),
+    responseSerialize: (value: RotateLinkKeysResponse): Buffer =>
+      Buffer.from(RotateLinkKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RotateLinkKeysResponse => RotateLinkKeysResponse.decode(value),
+  },
+  whoAmI: {
+    path: "/switchback.v1.AdminService/WhoAmI" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WhoAmIRequest): Buffer => Buffer.from(WhoAmIRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WhoAmIRequest => WhoAmIRequest.decode(value),
+    responseSerialize: (value: WhoAmIResponse): Buffer => Buffer.from(WhoAmIResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WhoAmIResponse => WhoAmIResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -4907,6 +5546,9 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   revoke: handleUnaryCall<RevokeRequest, RevokeResponse>;
   listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
   natsConfig: handleUnaryCall<NatsConfigRequest, NatsConfigResponse>;
+  issueCredential: handleUnaryCall<IssueCredentialRequest, IssueCredentialResponse>;
+  rotateLinkKeys: handleUnaryCall<RotateLinkKeysRequest, RotateLinkKeysResponse>;
+  whoAmI: handleUnaryCall<WhoAmIRequest, WhoAmIResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -5230,6 +5872,51 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NatsConfigResponse) => void,
+  ): ClientUnaryCall;
+  issueCredential(
+    request: IssueCredentialRequest,
+    callback: (error: ServiceError | null, response: IssueCredentialResponse) => void,
+  ): ClientUnaryCall;
+  issueCredential(
+    request: IssueCredentialRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IssueCredentialResponse) => void,
+  ): ClientUnaryCall;
+  issueCredential(
+    request: IssueCredentialRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IssueCredentialResponse) => void,
+  ): ClientUnaryCall;
+  rotateLinkKeys(
+    request: RotateLinkKeysRequest,
+    callback: (error: ServiceError | null, response: RotateLinkKeysResponse) => void,
+  ): ClientUnaryCall;
+  rotateLinkKeys(
+    request: RotateLinkKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RotateLinkKeysResponse) => void,
+  ): ClientUnaryCall;
+  rotateLinkKeys(
+    request: RotateLinkKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RotateLinkKeysResponse) => void,
+  ): ClientUnaryCall;
+  whoAmI(
+    request: WhoAmIRequest,
+    callback: (error: ServiceError | null, response: WhoAmIResponse) => void,
+  ): ClientUnaryCall;
+  whoAmI(
+    request: WhoAmIRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WhoAmIResponse) => void,
+  ): ClientUnaryCall;
+  whoAmI(
+    request: WhoAmIRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WhoAmIResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -101,6 +101,13 @@ export interface Peer {
   keyId: number;
   previousKey: Buffer;
   previousKeyId: number;
+  /**
+   * A key being rolled out: accepted on receive but never used to send,
+   * so that no packet sealed with it reaches a peer that lacks it. The
+   * controller makes it the sending key only once both ends hold it.
+   */
+  nextKey: Buffer;
+  nextKeyId: number;
 }
 
 export interface FlowTable {
@@ -472,6 +479,8 @@ function createBasePeer(): Peer {
     keyId: 0,
     previousKey: Buffer.alloc(0),
     previousKeyId: 0,
+    nextKey: Buffer.alloc(0),
+    nextKeyId: 0,
   };
 }
 
@@ -503,6 +512,12 @@ export const Peer: MessageFns<Peer> = {
     }
     if (message.previousKeyId !== 0) {
       writer.uint32(72).uint32(message.previousKeyId);
+    }
+    if (message.nextKey.length !== 0) {
+      writer.uint32(82).bytes(message.nextKey);
+    }
+    if (message.nextKeyId !== 0) {
+      writer.uint32(88).uint32(message.nextKeyId);
     }
     return writer;
   },
@@ -592,6 +607,22 @@ export const Peer: MessageFns<Peer> = {
             message.previousKeyId = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.nextKey = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.nextKeyId = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -641,6 +672,16 @@ export const Peer: MessageFns<Peer> = {
         : isSet(object.previous_key_id)
         ? globalThis.Number(object.previous_key_id)
         : 0,
+      nextKey: isSet(object.nextKey)
+        ? Buffer.from(bytesFromBase64(object.nextKey))
+        : isSet(object.next_key)
+        ? Buffer.from(bytesFromBase64(object.next_key))
+        : Buffer.alloc(0),
+      nextKeyId: isSet(object.nextKeyId)
+        ? globalThis.Number(object.nextKeyId)
+        : isSet(object.next_key_id)
+        ? globalThis.Number(object.next_key_id)
+        : 0,
     };
   },
 
@@ -673,6 +714,12 @@ export const Peer: MessageFns<Peer> = {
     if (message.previousKeyId !== 0) {
       obj.previousKeyId = Math.round(message.previousKeyId);
     }
+    if (message.nextKey.length !== 0) {
+      obj.nextKey = base64FromBytes(message.nextKey);
+    }
+    if (message.nextKeyId !== 0) {
+      obj.nextKeyId = Math.round(message.nextKeyId);
+    }
     return obj;
   },
 
@@ -690,6 +737,8 @@ export const Peer: MessageFns<Peer> = {
     message.keyId = object.keyId ?? 0;
     message.previousKey = object.previousKey ?? Buffer.alloc(0);
     message.previousKeyId = object.previousKeyId ?? 0;
+    message.nextKey = object.nextKey ?? Buffer.alloc(0);
+    message.nextKeyId = object.nextKeyId ?? 0;
     return message;
   },
 };

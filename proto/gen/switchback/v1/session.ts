@@ -71,6 +71,16 @@ export interface Counter_LabelsEntry {
   value: string;
 }
 
+/**
+ * The agent asks for a new certificate before its current one expires.
+ * The key pair is made on the agent; only the CSR travels.
+ */
+export interface CertificateRequest {
+  gatewayId: string;
+  /** PKCS#10, PEM. Its subject must name the session's gateway. */
+  csrPem: string;
+}
+
 export interface Counters {
   gatewayId: string;
   counters: Counter[];
@@ -84,6 +94,7 @@ export interface SessionRequest {
     | { $case: "snapshotRequest"; snapshotRequest: SnapshotRequest }
     | { $case: "linkReport"; linkReport: LinkReport }
     | { $case: "counters"; counters: Counters }
+    | { $case: "certificateRequest"; certificateRequest: CertificateRequest }
     | undefined;
 }
 
@@ -113,7 +124,15 @@ export interface Refusal {
  * agent refuses anything from an epoch lower than the one it holds. A
  * message without a body is a heartbeat (NATS: published on the beat
  * subject so that agents notice a new controller epoch and say Hello).
+ * The answer to a CertificateRequest.
  */
+export interface CertificateIssued {
+  certPem: string;
+  caPem: string;
+  serial: string;
+  notAfterUnixMs: number;
+}
+
 export interface SessionResponse {
   epoch: number;
   body?:
@@ -121,6 +140,7 @@ export interface SessionResponse {
     | { $case: "delta"; delta: TableDelta }
     | { $case: "inSync"; inSync: InSync }
     | { $case: "refusal"; refusal: Refusal }
+    | { $case: "certificate"; certificate: CertificateIssued }
     | undefined;
 }
 
@@ -946,6 +966,99 @@ export const Counter_LabelsEntry: MessageFns<Counter_LabelsEntry> = {
   },
 };
 
+function createBaseCertificateRequest(): CertificateRequest {
+  return { gatewayId: "", csrPem: "" };
+}
+
+export const CertificateRequest: MessageFns<CertificateRequest> = {
+  encode(message: CertificateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gatewayId !== "") {
+      writer.uint32(10).string(message.gatewayId);
+    }
+    if (message.csrPem !== "") {
+      writer.uint32(18).string(message.csrPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CertificateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCertificateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CertificateRequest {
+    return {
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: CertificateRequest): unknown {
+    const obj: any = {};
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CertificateRequest>): CertificateRequest {
+    return CertificateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CertificateRequest>): CertificateRequest {
+    const message = createBaseCertificateRequest();
+    message.gatewayId = object.gatewayId ?? "";
+    message.csrPem = object.csrPem ?? "";
+    return message;
+  },
+};
+
 function createBaseCounters(): Counters {
   return { gatewayId: "", counters: [] };
 }
@@ -1057,6 +1170,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       case "counters":
         Counters.encode(message.body.counters, writer.uint32(42).fork()).join();
         break;
+      case "certificateRequest":
+        CertificateRequest.encode(message.body.certificateRequest, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1117,6 +1233,17 @@ export const SessionRequest: MessageFns<SessionRequest> = {
             message.body = { $case: "counters", counters: Counters.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.body = {
+              $case: "certificateRequest",
+              certificateRequest: CertificateRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1145,6 +1272,10 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         ? { $case: "linkReport", linkReport: LinkReport.fromJSON(object.link_report) }
         : isSet(object.counters)
         ? { $case: "counters", counters: Counters.fromJSON(object.counters) }
+        : isSet(object.certificateRequest)
+        ? { $case: "certificateRequest", certificateRequest: CertificateRequest.fromJSON(object.certificateRequest) }
+        : isSet(object.certificate_request)
+        ? { $case: "certificateRequest", certificateRequest: CertificateRequest.fromJSON(object.certificate_request) }
         : undefined,
     };
   },
@@ -1161,6 +1292,8 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       obj.linkReport = LinkReport.toJSON(message.body.linkReport);
     } else if (message.body?.$case === "counters") {
       obj.counters = Counters.toJSON(message.body.counters);
+    } else if (message.body?.$case === "certificateRequest") {
+      obj.certificateRequest = CertificateRequest.toJSON(message.body.certificateRequest);
     }
     return obj;
   },
@@ -1201,6 +1334,15 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       case "counters": {
         if (object.body?.counters !== undefined && object.body?.counters !== null) {
           message.body = { $case: "counters", counters: Counters.fromPartial(object.body.counters) };
+        }
+        break;
+      }
+      case "certificateRequest": {
+        if (object.body?.certificateRequest !== undefined && object.body?.certificateRequest !== null) {
+          message.body = {
+            $case: "certificateRequest",
+            certificateRequest: CertificateRequest.fromPartial(object.body.certificateRequest),
+          };
         }
         break;
       }
@@ -1452,6 +1594,135 @@ export const Refusal: MessageFns<Refusal> = {
   },
 };
 
+function createBaseCertificateIssued(): CertificateIssued {
+  return { certPem: "", caPem: "", serial: "", notAfterUnixMs: 0 };
+}
+
+export const CertificateIssued: MessageFns<CertificateIssued> = {
+  encode(message: CertificateIssued, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certPem !== "") {
+      writer.uint32(10).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(18).string(message.caPem);
+    }
+    if (message.serial !== "") {
+      writer.uint32(26).string(message.serial);
+    }
+    if (message.notAfterUnixMs !== 0) {
+      writer.uint32(32).int64(message.notAfterUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CertificateIssued {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCertificateIssued();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.serial = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.notAfterUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CertificateIssued {
+    return {
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+      serial: isSet(object.serial) ? globalThis.String(object.serial) : "",
+      notAfterUnixMs: isSet(object.notAfterUnixMs)
+        ? globalThis.Number(object.notAfterUnixMs)
+        : isSet(object.not_after_unix_ms)
+        ? globalThis.Number(object.not_after_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: CertificateIssued): unknown {
+    const obj: any = {};
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    if (message.serial !== "") {
+      obj.serial = message.serial;
+    }
+    if (message.notAfterUnixMs !== 0) {
+      obj.notAfterUnixMs = Math.round(message.notAfterUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CertificateIssued>): CertificateIssued {
+    return CertificateIssued.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CertificateIssued>): CertificateIssued {
+    const message = createBaseCertificateIssued();
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    message.serial = object.serial ?? "";
+    message.notAfterUnixMs = object.notAfterUnixMs ?? 0;
+    return message;
+  },
+};
+
 function createBaseSessionResponse(): SessionResponse {
   return { epoch: 0, body: undefined };
 }
@@ -1473,6 +1744,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         break;
       case "refusal":
         Refusal.encode(message.body.refusal, writer.uint32(42).fork()).join();
+        break;
+      case "certificate":
+        CertificateIssued.encode(message.body.certificate, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
@@ -1531,6 +1805,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.body = { $case: "refusal", refusal: Refusal.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.body = { $case: "certificate", certificate: CertificateIssued.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1556,6 +1838,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         ? { $case: "inSync", inSync: InSync.fromJSON(object.in_sync) }
         : isSet(object.refusal)
         ? { $case: "refusal", refusal: Refusal.fromJSON(object.refusal) }
+        : isSet(object.certificate)
+        ? { $case: "certificate", certificate: CertificateIssued.fromJSON(object.certificate) }
         : undefined,
     };
   },
@@ -1573,6 +1857,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       obj.inSync = InSync.toJSON(message.body.inSync);
     } else if (message.body?.$case === "refusal") {
       obj.refusal = Refusal.toJSON(message.body.refusal);
+    } else if (message.body?.$case === "certificate") {
+      obj.certificate = CertificateIssued.toJSON(message.body.certificate);
     }
     return obj;
   },
@@ -1605,6 +1891,12 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       case "refusal": {
         if (object.body?.refusal !== undefined && object.body?.refusal !== null) {
           message.body = { $case: "refusal", refusal: Refusal.fromPartial(object.body.refusal) };
+        }
+        break;
+      }
+      case "certificate": {
+        if (object.body?.certificate !== undefined && object.body?.certificate !== null) {
+          message.body = { $case: "certificate", certificate: CertificateIssued.fromPartial(object.body.certificate) };
         }
         break;
       }
