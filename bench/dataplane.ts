@@ -33,17 +33,25 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    // Pause before the ping so what the UDP flood left queued in the tunnel
+    // (socket buffers, TUN queues) has drained; 0 keeps the ping right after it.
+    'ping-settle': { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-gre] [--json FILE] [--cpu-prof DIR]');
+  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-aead-dgram,sb-gre] [--json FILE] [--cpu-prof DIR] [--ping-settle MS]');
   process.exit(0);
 }
 const SECONDS = Number(opts.seconds);
 if (!Number.isInteger(SECONDS) || SECONDS < 1 || SECONDS > 60) {
   console.error(`--seconds must be an integer 1-60, got '${opts.seconds}'`);
+  process.exit(2);
+}
+const PING_SETTLE_MS = Number(opts['ping-settle']);
+if (!Number.isInteger(PING_SETTLE_MS) || PING_SETTLE_MS < 0 || PING_SETTLE_MS > 60_000) {
+  console.error(`--ping-settle must be an integer 0-60000 ms, got '${opts['ping-settle']}'`);
   process.exit(2);
 }
 const ROUNDS = Number(opts.rounds);
@@ -287,6 +295,7 @@ async function measure(h: NetnsHarness, net: BuiltNetwork, row: Row): Promise<vo
   row.cpuUdp = udp.cpu;
 
   // Last, on a warm path (JIT-compiled agents) with no other test traffic.
+  if (PING_SETTLE_MS) await new Promise((r) => setTimeout(r, PING_SETTLE_MS));
   const ping = await h.exec(hostA, 'ping', ['-c', '50', '-i', '0.01', '-W', '1', '-n', '-q', HOST_B], 30_000);
   const rtt = /= ([\d.]+)\/([\d.]+)\//.exec(ping.stdout);
   if (rtt) {
@@ -351,7 +360,7 @@ function wgKeys(): { priv: string; pub: string } {
 // by all namespaces: the names carry this process's pid.
 const wgIf = (gw: string) => `sbwg${process.pid % 1_000_000}${gw === 'gw-a' ? 'a' : 'b'}`;
 
-async function startSwitchback(c: Ctx, mode: 'udp' | 'gre'): Promise<void> {
+async function startSwitchback(c: Ctx, mode: 'udp' | 'gre', udpIo?: 'native' | 'dgram'): Promise<void> {
   const tables = await writeTables(c.net.topology, c.dir);
   // Node refuses --cpu-prof in NODE_OPTIONS: the agents' harness view adds it to their command line.
   let agentHarness = c.h;
@@ -364,7 +373,8 @@ async function startSwitchback(c: Ctx, mode: 'udp' | 'gre'): Promise<void> {
   }
   for (const gw of GWS) {
     const ep = c.net.endpoint(gw);
-    const underlay = mode === 'udp' ? ['--listen', `${ep}:4789`] : ['--underlay', 'gre', '--gre-insecure', '--local-address', ep];
+    const underlay =
+      mode === 'udp' ? ['--listen', `${ep}:4789`, ...(udpIo ? ['--udp-io', udpIo] : [])] : ['--underlay', 'gre', '--gre-insecure', '--local-address', ep];
     // --no-local-failover: this measures forwarding. Under overload the
     // health probes share the data's fate (full socket buffers, a busy
     // event loop) and time out; with local failover on, the only tunnel
@@ -496,8 +506,19 @@ const SCENARIOS: Scenario[] = [
     name: 'Switchback AEAD (UDP)',
     kernel: false,
     async setup(c) {
-      await startSwitchback(c, 'udp');
-      c.row.note.push('Switchback UDP underlay, AES-256-GCM, TUN MTU 1436, --no-local-failover');
+      await startSwitchback(c, 'udp', 'native');
+      c.row.note.push('Switchback UDP underlay with batched native I/O (recvmmsg/sendmmsg, UDP GSO/GRO), AES-256-GCM, TUN MTU 1436, --no-local-failover');
+    },
+  },
+  {
+    // The same agent on node:dgram (one syscall and one callback per
+    // datagram), so the gain of the batched I/O is a ratio within one run.
+    key: 'sb-aead-dgram',
+    name: 'Switchback AEAD (UDP, dgram I/O)',
+    kernel: false,
+    async setup(c) {
+      await startSwitchback(c, 'udp', 'dgram');
+      c.row.note.push('Switchback UDP underlay on node:dgram (--udp-io dgram), AES-256-GCM, TUN MTU 1436, --no-local-failover');
     },
   },
   {
@@ -616,7 +637,12 @@ function verdict(rows: Row[]): string {
   if (!ovpn?.tcp1 || !sb?.tcp1 || ovpn.rttMs === undefined || sb.rttMs === undefined) return 'Target not evaluated: OpenVPN or Switchback AEAD has no figures.';
   const tput = sb.tcp1 / ovpn.tcp1;
   const tput4 = sb.tcp4 !== undefined && ovpn.tcp4 ? sb.tcp4 / ovpn.tcp4 : undefined;
+  const dg = rows.find((r) => r.key === 'sb-aead-dgram');
+  const io = dg?.tcp1
+    ? [`Batched native UDP I/O vs dgram (same agent): TCP x1 ${ratio(sb.tcp1, dg.tcp1)}, TCP x4 ${ratio(sb.tcp4, dg.tcp4)}, UDP pps ${ratio(sb.udpPps, dg.udpPps)}, RTT ${ratio(sb.rttMs, dg.rttMs)}`]
+    : [];
   return [
+    ...io,
     `Target: Switchback AEAD TCP >= 2x OpenVPN: 1 stream ${tput.toFixed(2)}x (${tput >= 2 ? 'met' : 'NOT met'})` +
       (tput4 === undefined ? '' : `, 4 streams ${tput4.toFixed(2)}x (${tput4 >= 2 ? 'met' : 'NOT met'})`),
     `Target: RTT no worse than OpenVPN: ${sb.rttMs.toFixed(3)} ms vs ${ovpn.rttMs.toFixed(3)} ms (${sb.rttMs <= ovpn.rttMs ? 'met' : 'NOT met'})`,

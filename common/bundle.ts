@@ -5,6 +5,7 @@
 import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { invalid, SwitchbackError } from './errors.js';
+import { checkOwnerOnly } from './owner-only.js';
 
 export const BUNDLE_KIND = 'switchback-agent-bundle';
 
@@ -36,6 +37,7 @@ export function writeBundleFile(path: string, b: AgentBundle): void {
 }
 
 export function readBundleFile(path: string): AgentBundle {
+  checkOwnerOnly(path, '--bundle');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

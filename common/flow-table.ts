@@ -10,7 +10,8 @@
 
 import { createHash } from 'node:crypto';
 import { SwitchbackError, precondition } from './errors.js';
-import { FlowTable, type FlowRule, type NextHop, type Peer, type RuleKey, type TableDelta } from './model.js';
+import type { FlowTable, FlowRule, NextHop, Peer, RuleKey, TableDelta } from './model.js';
+import { encodeFlowTable } from './table-codec.js';
 
 /** The key a rule is matched and diffed by. */
 export function ruleKey(vrf: number, prefix: string): string {
@@ -53,7 +54,7 @@ export function canonicalTable(t: FlowTable): FlowTable {
  * the hash names the content, so the same rules at two versions hash alike.
  */
 export function tableHash(t: FlowTable): Buffer {
-  const bytes = FlowTable.encode({ ...canonicalTable(t), version: 0, epoch: 0 }).finish();
+  const bytes = encodeFlowTable({ ...canonicalTable(t), version: 0, epoch: 0 });
   return createHash('sha256').update(bytes).digest();
 }
 
@@ -108,9 +109,10 @@ const keyOf = (r: RuleKey) => ruleKey(r.vrf, r.prefix);
  * The delta that turns `prev` into `next`. Removals are listed separately
  * and applied first; only new or changed entries are upserted. A delta
  * cannot express a change of gateway or node id: that throws
- * FAILED_PRECONDITION and the caller sends a snapshot instead.
+ * FAILED_PRECONDITION and the caller sends a snapshot instead. `nextHash`,
+ * when the caller already knows tableHash(next), saves hashing it again.
  */
-export function diffTables(prev: FlowTable, next: FlowTable): TableDelta {
+export function diffTables(prev: FlowTable, next: FlowTable, nextHash?: Buffer): TableDelta {
   if (prev.gatewayId !== next.gatewayId || prev.nodeId !== next.nodeId) {
     throw precondition(
       `cannot diff table of ${prev.gatewayId}/${prev.nodeId} into ${next.gatewayId}/${next.nodeId}; send a snapshot`,
@@ -119,13 +121,28 @@ export function diffTables(prev: FlowTable, next: FlowTable): TableDelta {
   const a = canonicalTable(prev);
   const b = canonicalTable(next);
 
-  const oldRules = new Map(a.rules.map((r) => [keyOf(r), r]));
-  const newKeys = new Set(b.rules.map(keyOf));
-  const removedRules: RuleKey[] = a.rules.filter((r) => !newKeys.has(keyOf(r))).map((r) => ({ vrf: r.vrf, prefix: r.prefix }));
-  const upsertedRules = b.rules.filter((r) => {
-    const old = oldRules.get(keyOf(r));
-    return !old || !rulesEqual(old, r);
-  });
+  // Both rule lists are in canonical order: one merge walk, no maps (a
+  // 1,000-rule table is diffed for every gateway a change moves).
+  const removedRules: RuleKey[] = [];
+  const upsertedRules: FlowRule[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.rules.length || j < b.rules.length) {
+    const x = a.rules[i];
+    const y = b.rules[j];
+    const c = !x ? 1 : !y ? -1 : compareRuleKeys(x, y);
+    if (c < 0) {
+      removedRules.push({ vrf: x!.vrf, prefix: x!.prefix });
+      i++;
+    } else if (c > 0) {
+      upsertedRules.push(y!);
+      j++;
+    } else {
+      if (x !== y && !rulesEqual(x!, y!)) upsertedRules.push(y!);
+      i++;
+      j++;
+    }
+  }
 
   const oldPeers = new Map(a.peers.map((p) => [p.linkId, p]));
   const newPeerIds = new Set(b.peers.map((p) => p.linkId));
@@ -144,7 +161,7 @@ export function diffTables(prev: FlowTable, next: FlowTable): TableDelta {
     upsertedRules,
     removedPeers,
     upsertedPeers,
-    tableHash: tableHash(b),
+    tableHash: nextHash ?? tableHash(b),
   };
 }
 
@@ -166,9 +183,7 @@ export function applyDelta(t: FlowTable, d: TableDelta): FlowTable {
     throw precondition(`delta base version ${d.baseVersion} does not match held version ${t.version}`);
   }
 
-  const rules = new Map(t.rules.map((r) => [keyOf(r), r]));
-  for (const k of d.removedRules) rules.delete(keyOf(k));
-  for (const r of d.upsertedRules) rules.set(keyOf(r), r);
+  const rules = mergeRules(t.rules, d.removedRules, d.upsertedRules) ?? mapMergeRules(t.rules, d.removedRules, d.upsertedRules);
   const peers = new Map(t.peers.map((p) => [p.linkId, p]));
   for (const id of d.removedPeers) peers.delete(id);
   for (const p of d.upsertedPeers) peers.set(p.linkId, p);
@@ -178,7 +193,7 @@ export function applyDelta(t: FlowTable, d: TableDelta): FlowTable {
     nodeId: t.nodeId,
     version: d.version,
     epoch: d.epoch,
-    rules: [...rules.values()],
+    rules,
     peers: [...peers.values()],
   });
   const hash = tableHash(result);
@@ -186,4 +201,37 @@ export function applyDelta(t: FlowTable, d: TableDelta): FlowTable {
     throw precondition(`table hash after applying delta ${d.baseVersion}->${d.version} does not match; a snapshot is needed`);
   }
   return result;
+}
+
+function mapMergeRules(base: readonly FlowRule[], removed: readonly RuleKey[], upserted: readonly FlowRule[]): FlowRule[] {
+  const rules = new Map(base.map((r) => [keyOf(r), r]));
+  for (const k of removed) rules.delete(keyOf(k));
+  for (const r of upserted) rules.set(keyOf(r), r);
+  return [...rules.values()];
+}
+
+/**
+ * The same result as mapMergeRules (removals, then upserts, the last upsert
+ * of a key winning), in canonical order, by one walk over a base in strict
+ * canonical order; undefined when the base is not (then the maps do it).
+ */
+function mergeRules(base: readonly FlowRule[], removed: readonly RuleKey[], upserted: readonly FlowRule[]): FlowRule[] | undefined {
+  for (let i = 1; i < base.length; i++) if (compareRuleKeys(base[i - 1]!, base[i]!) >= 0) return undefined;
+  const gone = new Set(removed.map(keyOf));
+  const ups = upserted.map((r, i) => ({ r, i })).sort((x, y) => compareRuleKeys(x.r, y.r) || x.i - y.i);
+  const out: FlowRule[] = [];
+  let j = 0;
+  // The last upsert of a run of equal keys, moving j past the run.
+  const takeRun = (): FlowRule => {
+    let r = ups[j++]!.r;
+    while (j < ups.length && compareRuleKeys(ups[j]!.r, r) === 0) r = ups[j++]!.r;
+    return r;
+  };
+  for (const r of base) {
+    while (j < ups.length && compareRuleKeys(ups[j]!.r, r) < 0) out.push(takeRun());
+    if (j < ups.length && compareRuleKeys(ups[j]!.r, r) === 0) out.push(takeRun());
+    else if (!(gone.size && gone.has(keyOf(r)))) out.push(r);
+  }
+  while (j < ups.length) out.push(takeRun());
+  return out;
 }

@@ -1,12 +1,12 @@
 // `switchback controller`: runs the NOC controller until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { checkAddress, checkNatsUrl, defaultConfig, DEFAULT_HTTP_ADDRESS, DEFAULT_SOUTHBOUND_ADDRESS, loadControllerConfig, type ControllerConfig } from './config.js';
+import { checkAddress, checkNatsUrl, defaultConfig, parseAdminTls, DEFAULT_HTTP_ADDRESS, DEFAULT_SOUTHBOUND_ADDRESS, loadControllerConfig, type ControllerConfig } from './config.js';
 import { startController } from './main.js';
 
 const help = `usage: switchback controller [--config controller.yaml] [--data-dir DIR] [--listen HOST:PORT] [--no-bootstrap]
                              [--southbound HOST:PORT] [--advertise HOST:PORT]... [--insecure] [--nats URL]...
-                             [--http HOST:PORT|off]
+                             [--http HOST:PORT|off] [--admin-tls auto|required|off]
 
 Runs the controller. With no options it keeps its LMDB store in ./data,
 serves the admin API on 127.0.0.1:7600, agents (gRPC, mutual TLS with
@@ -16,6 +16,12 @@ store is empty, loads examples/topology.yaml.
   --southbound HOST:PORT  agents' gRPC listener (port 0 when --listen has port 0)
   --http HOST:PORT|off    metrics, health and the NOC dashboard (default 127.0.0.1:7680;
                           port 0 when --listen has port 0)
+  --admin-tls MODE        admin API transport: auto (default; TLS with client
+                          certificates from the controller CA when --listen is
+                          beyond loopback, plain text on loopback), required
+                          (TLS also on loopback), off (plain text: loopback only).
+                          The first TLS start writes an admin credential to
+                          <data-dir>/admin.credential.json (mode 0600)
   --advertise HOST:PORT   controller address written into enrollment bundles
   --insecure              plain-text southbound gRPC, gateway named by its Hello
                           (local tests only: nothing authenticates the agents)
@@ -36,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
       insecure: { type: 'boolean' },
       nats: { type: 'string', multiple: true },
       http: { type: 'string' },
+      'admin-tls': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,11 +82,17 @@ export async function run(argv: string[]): Promise<number> {
     cfg = { ...cfg, natsUrls: values.nats };
   }
   if (values['no-bootstrap']) cfg = { ...cfg, bootstrapTopology: undefined };
+  if (values['admin-tls']) cfg = { ...cfg, adminTls: parseAdminTls(values['admin-tls'], '--admin-tls') };
   const running = await startController(cfg);
   process.stdout.write(
     [
       `switchback controller (epoch ${running.controller.epoch})`,
-      `  admin API   ${running.adminAddress}   (switchback ctl --controller ${running.adminAddress} topology)`,
+      `  admin API   ${running.adminAddress}   ${
+        running.adminTls
+          ? `(mutual TLS: switchback ctl --controller ${running.adminAddress} --credential FILE topology)`
+          : `(plain text, loopback only: switchback ctl --controller ${running.adminAddress} topology)`
+      }`,
+      ...(running.initialCredential ? [`  credential  ${running.initialCredential}   (first admin credential, role admin; keep it safe)`] : []),
       `  southbound  ${running.southbound.grpcAddress ? `grpc ${running.southbound.grpcAddress} (${cfg.southboundInsecure ? 'PLAIN TEXT, --insecure' : 'mutual TLS'})` : 'grpc off'}`,
       ...(cfg.natsUrls?.length ? [`  nats        ${cfg.natsUrls.join(', ')}`] : []),
       `  dashboard   ${running.http ? `${running.http.url}   (metrics ${running.http.url}metrics)` : 'off'}`,

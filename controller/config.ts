@@ -4,6 +4,8 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { invalid, SwitchbackError } from '../common/errors.js';
+import { parseDuration } from '../common/duration.js';
+import { DEFAULT_LINK_KEY_ROTATION_MS } from './link-keys/link-key-rotator.js';
 import { DEFAULT_COST_POLICY, type CostPolicy } from './routing/link-cost.js';
 
 export interface ControllerConfig {
@@ -26,9 +28,25 @@ export interface ControllerConfig {
   readonly costPolicy?: CostPolicy;
   /** HTTP listener: /metrics, /healthz and the NOC dashboard (host:port); none: no HTTP. */
   readonly httpListen?: string;
+  /** Rotate link keys older than this (link_key_rotation, default 24h; 0: only on request and revocation). */
+  readonly linkKeyRotationMs?: number;
+  /** How long the previous link key stays accepted after a rotation switched (link_key_overlap, default 5s). */
+  readonly linkKeyOverlapMs?: number;
+  /** Admin API transport: TLS with client certificates beyond loopback (auto), always (required), never (off: loopback only). */
+  readonly adminTls?: AdminTlsMode;
+  /** Extra DNS names / IPs for the admin API's server certificate. */
+  readonly adminNames?: readonly string[];
+  /** Validity of gateway certificates, enrolled or renewed (cert_validity_days, default 90). */
+  readonly certValidityDays?: number;
+  /** At most one certificate per gateway in this time (cert_renew_min_interval_s, default 60). */
+  readonly certRenewMinIntervalS?: number;
 }
 
 export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:7600';
+export const ADMIN_TLS_MODES = ['auto', 'required', 'off'] as const;
+export type AdminTlsMode = (typeof ADMIN_TLS_MODES)[number];
+/** Where the controller writes the first admin credential (in its data directory). */
+export const INITIAL_ADMIN_CREDENTIAL = 'admin.credential.json';
 export const DEFAULT_SOUTHBOUND_ADDRESS = '127.0.0.1:7601';
 export const DEFAULT_HTTP_ADDRESS = '127.0.0.1:7680';
 
@@ -41,6 +59,7 @@ export const defaultConfig = (): ControllerConfig =>
     bootstrapTopology: resolve(repoRoot, 'examples', 'topology.yaml'),
     southboundListen: DEFAULT_SOUTHBOUND_ADDRESS,
     httpListen: DEFAULT_HTTP_ADDRESS,
+    linkKeyRotationMs: DEFAULT_LINK_KEY_ROTATION_MS,
   });
 
 const keys = {
@@ -54,7 +73,19 @@ const keys = {
   nats_url: 'list',
   rtt_cost: 'mapping',
   http_listen: 'string',
+  link_key_rotation: 'duration',
+  link_key_overlap: 'duration',
+  admin_tls: 'string',
+  admin_names: 'list',
+  cert_validity_days: 'integer',
+  cert_renew_min_interval_s: 'integer',
 } as const;
+
+/** Ranges of the integer keys. */
+const integerRanges: Record<string, [number, number]> = {
+  cert_validity_days: [1, 3650],
+  cert_renew_min_interval_s: [0, 86_400],
+};
 
 /** rtt_cost: { enabled: true, us_per_cost_unit: 1000, hysteresis_pct: 20 } */
 function parseCostPolicy(v: unknown, source: string): CostPolicy {
@@ -88,10 +119,20 @@ export function parseControllerConfig(text: string, source: string): ControllerC
   const lists: Record<string, string[]> = {};
   let insecure = false;
   let costPolicy: CostPolicy | undefined;
+  const durations: Record<string, number> = {};
+  const ints: Record<string, number> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (!(k in keys)) throw invalid(k, `unknown key (expected one of ${Object.keys(keys).join(', ')})`, { source });
     const kind = keys[k as keyof typeof keys];
-    if (kind === 'mapping') {
+    if (kind === 'duration') {
+      durations[k] = parseDuration(v, k, source);
+      continue;
+    }
+    if (kind === 'integer') {
+      const [lo, hi] = integerRanges[k]!;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw invalid(k, `must be a whole number in ${lo}..${hi}`, { source });
+      ints[k] = v;
+    } else if (kind === 'mapping') {
       costPolicy = parseCostPolicy(v, source);
     } else if (kind === 'boolean') {
       if (typeof v !== 'boolean') throw invalid(k, 'must be true or false', { source });
@@ -121,8 +162,15 @@ export function parseControllerConfig(text: string, source: string): ControllerC
     natsUrls: lists.nats_url,
     costPolicy,
     httpListen: out.http_listen === 'off' ? undefined : (out.http_listen ?? d.httpListen),
+    linkKeyRotationMs: durations.link_key_rotation ?? d.linkKeyRotationMs,
+    linkKeyOverlapMs: durations.link_key_overlap,
+    adminTls: parseAdminTls(out.admin_tls ?? 'auto', 'admin_tls', source),
+    adminNames: lists.admin_names,
+    certValidityDays: ints.cert_validity_days,
+    certRenewMinIntervalS: ints.cert_renew_min_interval_s,
   };
   checkAddress(cfg.adminListen, 'admin_listen', source);
+  adminUsesTls(cfg.adminListen, cfg.adminTls, source);
   checkAddress(cfg.southboundListen!, 'southbound_listen', source);
   if (cfg.httpListen) checkAddress(cfg.httpListen, 'http_listen', source);
   for (const a of cfg.southboundAdvertise ?? []) checkAddress(a, 'southbound_advertise', source);
@@ -138,6 +186,24 @@ export function loadControllerConfig(path: string): ControllerConfig {
     throw new SwitchbackError('INVALID_ARGUMENT', `cannot read config ${path}: ${(err as Error).message}`, { field: 'config' });
   }
   return parseControllerConfig(text, path);
+}
+
+export function parseAdminTls(v: string, field: string, source?: string): AdminTlsMode {
+  if (!(ADMIN_TLS_MODES as readonly string[]).includes(v)) throw invalid(field, `must be one of ${ADMIN_TLS_MODES.join(', ')}, got '${v}'`, { source });
+  return v as AdminTlsMode;
+}
+
+/**
+ * Whether the admin API on `listen` runs TLS with client certificates.
+ * Plain text is for loopback only: anything else refuses to start.
+ */
+export function adminUsesTls(listen: string, mode: AdminTlsMode = 'auto', source?: string): boolean {
+  const host = listen.slice(0, listen.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  if (mode === 'off' && !loopback) {
+    throw invalid('admin_tls', `the admin API on ${listen} is beyond loopback and must use TLS with client certificates: set admin_tls to auto or required (or listen on 127.0.0.1)`, { source });
+  }
+  return mode === 'required' || (mode === 'auto' && !loopback);
 }
 
 /** host:port with a port in range; IPv6 hosts in brackets. */

@@ -274,6 +274,14 @@ export class Controller {
   }
 
   /**
+   * Commits new key states of links (controller/link-keys decides them): one
+   * journaled change whose tables carry the keys to the links' ends.
+   */
+  commitLinkKeys(actor: string, action: string, subject: string, summary: string, keys: ReadonlyMap<string, LinkKey>): JournalEntry {
+    return this.change(actor, action, subject, summary, (t) => t, keys);
+  }
+
+  /**
    * Journals an action that changes no model or table (a certificate
    * issued or revoked), so the audit log holds it with its actor.
    */
@@ -316,6 +324,8 @@ export class Controller {
     subject: string,
     summary: string,
     mutate: (t: Topology) => Topology,
+    /** New states of existing links' keys (rotation, controller/link-keys). */
+    keyUpdates?: ReadonlyMap<string, LinkKey>,
   ): JournalEntry {
     const before = canonicalTopology(this.store.topology());
     // Defaults fill what an admin request may leave out (node id, admin
@@ -324,7 +334,8 @@ export class Controller {
     const modelChanged = JSON.stringify(next) !== JSON.stringify(before);
 
     const keys = this.store.linkKeys();
-    const newKeys = new Map<string, LinkKey>();
+    const newKeys = new Map<string, LinkKey>([...(keyUpdates ?? [])].filter(([id]) => next.links.some((l) => l.id === id)));
+    for (const [id, k] of newKeys) keys.set(id, k);
     for (const l of next.links) {
       if (!keys.has(l.id)) {
         const k = { key: randomBytes(32), keyId: 1, createdMs: this.clock.wallMs() };
@@ -393,7 +404,11 @@ export class Controller {
     this.state = state;
     for (const [gw, h] of newHashes) this.stored!.set(gw, { ...h, version: entry.seq });
     for (const gw of removedTables) this.stored!.delete(gw);
-    this.hub.emit({ type: 'journal', entry });
+    // The new tables go with the event: sessions push them without reading
+    // and decoding them back from the store (70 KB each in a large fleet).
+    const tables = new Map<string, { table: FlowTable; hash: Buffer }>();
+    for (const [gw, content] of changedTables) tables.set(gw, { table: { ...content, version: entry.seq, epoch: this.store.epoch }, hash: newHashes.get(gw)!.hash });
+    this.hub.emit({ type: 'journal', entry, tables, removedTables });
     return entry;
   }
 
@@ -416,6 +431,8 @@ function withKey<P extends { linkId: string }>(p: P, k: LinkKey | undefined): P 
     keyId: k.keyId,
     previousKey: k.previousKey ?? Buffer.alloc(0),
     previousKeyId: k.previousKeyId ?? 0,
+    nextKey: k.nextKey ?? Buffer.alloc(0),
+    nextKeyId: k.nextKeyId ?? 0,
   };
 }
 

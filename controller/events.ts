@@ -1,10 +1,16 @@
 // What the controller service tells its adapters (southbound sessions, the
 // admin stream, metrics): a union tagged by `type`, as nats.js does.
+import type { FlowTable } from '../common/model.js';
 import type { JournalEntry } from './store/store.js';
 
 export type ControllerEvent =
-  /** A committed change; `entry.tables` lists the gateways whose table moved. */
-  | { type: 'journal'; entry: JournalEntry }
+  /**
+   * A committed change; `entry.tables` lists the gateways whose table moved.
+   * `tables`, when given, holds those new tables (as stored: version and
+   * epoch set) with their content hashes, so that listeners need not read
+   * and decode them back from the store.
+   */
+  | { type: 'journal'; entry: JournalEntry; tables?: ReadonlyMap<string, { table: FlowTable; hash: Buffer }>; removedTables?: readonly string[] }
   /** A gateway acknowledged a table version. */
   | { type: 'ack'; gatewayId: string; version: number; transport: string }
   /** A gateway's certificate or access was revoked: close its session. */

@@ -3,8 +3,9 @@
 // gateway namespace, each gateway enrolled with its own mTLS bundle.
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { precondition, SwitchbackError } from '../common/errors.js';
 import { OperState } from '../common/model.js';
@@ -16,6 +17,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin/switchback.mjs');
 const ADMIN = '127.0.0.1:7600';
 const NATS_PORT = 4222;
+/** Nice value of the agents (ip netns exec execs in place, so the child's pid is the agent's). */
+const AGENT_PRIORITY = -10;
 
 export type Transport = 'grpc' | 'nats';
 
@@ -51,6 +54,17 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, what: stri
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new SwitchbackError('UNAVAILABLE', `timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
+}
+
+/** Raises a process's CPU priority, and its session's under autogroup scheduling; says why not when it cannot. */
+function raisePriority(pid: number, warn: (m: string) => void): void {
+  try {
+    setPriority(pid, AGENT_PRIORITY);
+    const ag = `/proc/${pid}/autogroup`;
+    if (existsSync(ag)) writeFileSync(ag, String(AGENT_PRIORITY));
+  } catch (err) {
+    warn(`could not raise the CPU priority: ${(err as Error).message}`);
+  }
 }
 
 export function findNatsServer(): string {
@@ -162,7 +176,8 @@ export class Deployment {
     const conf = join(this.dir, 'nats.conf');
     writeFileSync(
       conf,
-      [`listen: "0.0.0.0:${NATS_PORT}"`, `jetstream { store_dir: ${JSON.stringify(join(this.dir, 'nats-js'))}, max_memory_store: 64MB, max_file_store: 256MB }`, `include ${JSON.stringify(authConf)}`].join('\n'),
+      [`listen: "0.0.0.0:${NATS_PORT}"`, `jetstream { store_dir: ${JSON.stringify(join(this.dir, 'nats-js'))}, max_memory_store: 64MB, max_file_store: 256MB }`, // nats-server resolves an include relative to the including file.
+      `include ${JSON.stringify(relative(this.dir, authConf))}`].join('\n'),
     );
     const c = this.h.spawn(this.net.noc, natsBin, ['-c', conf]);
     this.natsProc = c;
@@ -203,7 +218,16 @@ export class Deployment {
       // One access VRF per agent: say which when the site has several.
       ...(host && sitePrefixVrfs.size > 1 ? ['--vrf', String(host.vrfId)] : []),
     ];
-    const child = this.h.spawn(this.net.gwNs.get(gw)!, process.execPath, args, { cwd: root, env: { ...process.env, SWITCHBACK_LOG: 'warn' } });
+    // Every gateway is its own machine in reality; here they share the
+    // host's CPUs with the controller and whatever else runs. An agent
+    // starved for longer than the detection time is declared down by its
+    // peers (correctly: it did not answer), which moves or drops traffic
+    // for the hold time. So each agent gets a session of its own (with
+    // autogroup scheduling, CPU is shared fairly between sessions first,
+    // then between the processes of a session) and a higher priority for
+    // both: the host's load must not read as tunnel failures.
+    const child = this.h.spawn(this.net.gwNs.get(gw)!, process.execPath, args, { cwd: root, detached: true, env: { ...process.env, SWITCHBACK_LOG: 'warn' } });
+    if (child.pid !== undefined) raisePriority(child.pid, (m) => this.log(`agent ${gw}: ${m}`));
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d));
     child.stderr!.on('data', (d: Buffer) => (out += d));

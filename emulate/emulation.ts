@@ -12,7 +12,7 @@ import type { Demand, Scenario, ScenarioEvent } from '../sim/scenario.js';
 import { Deployment, type AgentRow, type Transport } from './deployment.js';
 import { NetnsHarness, netnsPrerequisites, requireCommand } from './netns.js';
 import { buildEmulatedNetwork, type EmulatedNetwork } from './network.js';
-import { lossRuns, pingSeries, type PingRun } from './probes.js';
+import { pingSeries, timedLossRuns, type CutWindow, type PingRun } from './probes.js';
 
 export interface EmulateOptions {
   transport?: Transport;
@@ -60,6 +60,8 @@ export class Emulation {
   net!: EmulatedNetwork;
   dep!: Deployment;
   private closed = false;
+  /** When the first end of a link went down during the current event (Unix ms). */
+  private cutDoneMs: number | undefined;
 
   private constructor(
     readonly scenario: Scenario,
@@ -132,6 +134,8 @@ export class Emulation {
     if (!l) throw precondition(`link ${id} is not in the emulated network`);
     for (const [ns, ifname, route] of [l.a, l.b]) {
       await this.h.setLink(ns, ifname, state);
+      // One end down is a cut (the other loses carrier): that is when the link failed.
+      this.cutDoneMs ??= Date.now();
       // The kernel drops routes through a device that goes down: put the /32 back.
       if (state === 'up') await this.h.exec(ns, 'ip', route);
     }
@@ -193,7 +197,8 @@ export class Emulation {
       timing: { ...base.timing, durationMs: override.durationMs ?? base.timing.durationMs },
     };
     const log = this.opts.log ?? (() => {});
-    const count = Math.max(1, Math.floor(s.timing.durationMs / pingIntervalMs));
+    // A deadline, not a count: ping falls behind its interval on a loaded machine.
+    const count = Math.max(1, Math.ceil((2 * s.timing.durationMs) / pingIntervalMs));
     const runs = new Map<string, { done: Promise<PingRun> }>();
     const demands: EmulatedDemand[] = [];
     const pathStart = new Map<string, string[]>();
@@ -201,20 +206,25 @@ export class Emulation {
     const t0 = Date.now();
     for (const d of s.demands) {
       const ends = this.demandEnds(d);
-      if ('src' in ends) runs.set(d.id, pingSeries(this.h, ends.src, ends.dst, count, pingIntervalMs));
+      if ('src' in ends) runs.set(d.id, pingSeries(this.h, ends.src, ends.dst, count, pingIntervalMs, { deadlineMs: s.timing.durationMs }));
     }
     const events: EmulatedEvent[] = [];
+    const windows: CutWindow[] = [];
     for (const e of s.events) {
       const wait = t0 + e.atMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const lateMs = Math.max(0, Date.now() - t0 - e.atMs);
       const text = describe(e);
+      this.cutDoneMs = undefined;
+      const fromMs = Date.now();
       const skipped = await this.apply(e);
+      windows.push({ fromMs, toMs: this.cutDoneMs ?? Date.now() });
       events.push({ atMs: e.atMs, event: text, lateMs, ...(skipped ? { skipped } : {}) });
       log(`${(e.atMs / 1000).toFixed(3).padStart(8)} s  ${text}${skipped ? `  SKIPPED: ${skipped}` : ''}`);
     }
     const results = new Map<string, PingRun>();
     for (const [id, r] of runs) results.set(id, await r.done);
+    const endMs = Date.now();
     for (const d of s.demands) {
       const r = results.get(d.id);
       const base = demandBase(d);
@@ -224,16 +234,19 @@ export class Emulation {
         continue;
       }
       const lost = r.sent - r.answered.size;
-      const episodes = lossRuns(r, Math.max(0, Math.round(s.timing.mergeGapMs / pingIntervalMs) - 1)).map((run) => {
+      const mergeGap = Math.max(0, Math.round(s.timing.mergeGapMs / pingIntervalMs) - 1);
+      const episodes = timedLossRuns(r, mergeGap, windows, endMs).map((run) => {
         const n = [...Array(run.last - run.first + 1).keys()].filter((i) => !r.answered.has(run.first + i)).length;
-        const startMs = (run.first - 1) * pingIntervalMs;
+        const startMs = Math.round(run.startMs - t0);
+        const durationMs = Math.round(run.durationMs);
+        const ev = run.cause === undefined ? undefined : s.events[run.cause];
         return {
-          kind: n === run.last - run.first + 1 || n * pingIntervalMs >= 50 ? ('outage' as const) : ('degraded' as const),
-          startMs, endMs: run.last * pingIntervalMs, durationMs: n * pingIntervalMs, packetsLost: n, packetsSent: run.last - run.first + 1,
-          restoredBy: run.last === r.sent ? ('not-restored' as const) : ('repair' as const),
+          kind: n === run.last - run.first + 1 || durationMs >= 50 ? ('outage' as const) : ('degraded' as const),
+          startMs, endMs: startMs + durationMs, durationMs, packetsLost: n, packetsSent: run.last - run.first + 1,
+          restoredBy: run.restoredMs === undefined ? ('not-restored' as const) : ('repair' as const),
           split: { detectionMs: 0, localFailoverMs: 0, reconvergenceMs: 0, repairMs: 0 },
           pathBefore: [], pathAfter: [], lossReasons: {},
-          cause: causeOf(s.events, startMs),
+          cause: ev ? `${describe(ev)} at ${ev.atMs} ms` : causeOf(s.events, startMs),
         };
       });
       const downAtEnd = !r.answered.has(r.sent) && !r.answered.has(r.sent - 1);
@@ -244,7 +257,7 @@ export class Emulation {
         packetsLost: lost,
         lossPct: Math.round((lost / r.sent) * 10000) / 100,
         status: r.answered.size === 0 ? 'unreachable' : downAtEnd ? 'down-at-end' : lost ? 'disrupted' : 'ok',
-        outageMs: lost * pingIntervalMs,
+        outageMs: episodes.filter((x) => x.kind === 'outage').reduce((a, x) => a + x.durationMs, 0),
         pathStart: pathStart.get(d.id) ?? [],
         pathEnd: [],
         episodes,

@@ -1,11 +1,18 @@
 // Demand traffic as real probes: `ping` every interval from the source
-// site's host namespace to the demand's address; a lost reply is interval
-// milliseconds of outage. Runs of lost probes are the episodes.
+// site's host namespace to the demand's address. Each reply is timestamped
+// (ping -D) and carries its RTT, so every answered probe's send time is
+// known: outages are measured in wall time, not as lost x interval (on a
+// loaded machine ping sends less often than asked, and a count of lost
+// probes then undercounts the time they stood for). Runs of lost probes
+// are the episodes.
 import type { NetnsHarness } from './netns.js';
 
 export interface PingRun {
+  /** Probes sent (from ping's summary; the count asked for if it gave none). */
   sent: number;
   answered: Set<number>;
+  /** Per answered probe, when it was sent (Unix ms): reply time less RTT. */
+  sentAtMs: Map<number, number>;
   /** Replies that came from somewhere else (an ICMP error names the sender). */
   errors: number;
 }
@@ -16,11 +23,19 @@ export interface LossRun {
   last: number;
 }
 
-/** Starts `count` pings every `intervalMs`; resolves when ping exits. */
-export function pingSeries(h: NetnsHarness, ns: string, dst: string, count: number, intervalMs: number): { done: Promise<PingRun>; stop(): void } {
-  const child = h.spawn(ns, 'ping', ['-n', '-i', String(intervalMs / 1000), '-c', String(count), '-W', '1', dst]);
+export interface PingOptions {
+  /** Stop after this long (ping -w) instead of after `count` probes. */
+  deadlineMs?: number;
+}
+
+/** Starts `count` pings every `intervalMs` (or as many as fit before the deadline); resolves when ping exits. */
+export function pingSeries(h: NetnsHarness, ns: string, dst: string, count: number, intervalMs: number, opts: PingOptions = {}): { done: Promise<PingRun>; stop(): void } {
+  const deadline = opts.deadlineMs === undefined ? [] : ['-w', String(Math.max(1, Math.ceil(opts.deadlineMs / 1000)))];
+  const child = h.spawn(ns, 'ping', ['-n', '-D', '-i', String(intervalMs / 1000), '-c', String(count), '-W', '1', ...deadline, dst]);
   const answered = new Set<number>();
+  const sentAtMs = new Map<number, number>();
   let errors = 0;
+  let transmitted: number | undefined;
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
@@ -28,13 +43,21 @@ export function pingSeries(h: NetnsHarness, ns: string, dst: string, count: numb
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      const m = /icmp_seq=(\d+) ttl=/.exec(line);
-      if (m) answered.add(Number(m[1]));
+      const m = /^\[(\d+\.\d+)\].*icmp_seq=(\d+) ttl=\d+ time=([\d.]+) ms/.exec(line);
+      if (m) {
+        const seq = Number(m[2]);
+        answered.add(seq);
+        sentAtMs.set(seq, Number(m[1]) * 1000 - Number(m[3]));
+        continue;
+      }
+      const t = /^(\d+) packets transmitted/.exec(line);
+      if (t) transmitted = Number(t[1]);
       else if (/icmp_seq=\d+ /.test(line)) errors++;
     }
   });
   child.stderr!.resume();
-  const done = new Promise<PingRun>((resolve) => child.once('exit', () => resolve({ sent: count, answered, errors })));
+  // 'close', not 'exit': the summary line may still be in the pipe when ping exits.
+  const done = new Promise<PingRun>((resolve) => child.once('close', () => resolve({ sent: transmitted ?? count, answered, sentAtMs, errors })));
   return { done, stop: () => child.kill('SIGINT') };
 }
 
@@ -48,6 +71,64 @@ export function lossRuns(run: PingRun, mergeGap = 0): LossRun[] {
     else out.push({ first: s, last: s });
   }
   return out;
+}
+
+/** A cut in wall time (Unix ms): it happened at some moment between `fromMs` and `toMs`. */
+export interface CutWindow {
+  fromMs: number;
+  toMs: number;
+}
+
+export interface TimedLossRun extends LossRun {
+  /** When the loss began (Unix ms): inside the cause's window when one overlaps, else half a probe spacing after the last answered probe. */
+  startMs: number;
+  /** Send time of the first answered probe after the run (Unix ms); undefined when none was answered after it. */
+  restoredMs?: number;
+  /** restoredMs - startMs (until the last answered probe's time when not restored). */
+  durationMs: number;
+  /** The cause window used, if one overlapped. */
+  cause?: number;
+}
+
+/**
+ * Loss runs placed in wall time. The cut behind a run lies after the last
+ * probe answered before it (that one got through) and, when a scenario
+ * event overlaps, inside the event's window; it is taken at the middle of
+ * what is left. The outage ends at the send time of the first probe
+ * answered again, as in the simulator.
+ */
+export function timedLossRuns(run: PingRun, mergeGap: number, causes: readonly CutWindow[] = [], endMs?: number): TimedLossRun[] {
+  const times = [...run.sentAtMs.entries()].sort((a, b) => a[0] - b[0]);
+  const sentAt = (seq: number) => run.sentAtMs.get(seq);
+  const out: TimedLossRun[] = [];
+  for (const r of lossRuns(run, mergeGap)) {
+    const prev = r.first > 1 ? sentAt(r.first - 1) : undefined;
+    const next = sentAt(r.last + 1);
+    // The run's probes were spread evenly between the two answered ones, as far as anyone knows.
+    const lo = prev ?? (times.length ? times[0]![1] - (times[0]![0] - r.first + 1) * spacing(times) : 0);
+    const hi = next ?? endMs ?? lo + (r.last - r.first + 1) * spacing(times);
+    const step = (hi - lo) / (r.last - r.first + 2);
+    let startMs = lo + step / 2;
+    let cause: number | undefined;
+    causes.forEach((c, i) => {
+      if (cause !== undefined || c.toMs < lo || c.fromMs > hi) return;
+      cause = i;
+      const a = Math.max(lo, c.fromMs);
+      const b = Math.min(hi, c.toMs);
+      startMs = (a + b) / 2;
+    });
+    const end = next ?? endMs ?? hi;
+    out.push({ ...r, startMs, ...(next !== undefined ? { restoredMs: next } : {}), durationMs: Math.max(0, end - startMs), ...(cause !== undefined ? { cause } : {}) });
+  }
+  return out;
+}
+
+/** The mean spacing of answered probes (ms per sequence number). */
+function spacing(times: readonly [number, number][]): number {
+  if (times.length < 2) return 0;
+  const [s0, t0] = times[0]!;
+  const [s1, t1] = times[times.length - 1]!;
+  return (t1 - t0) / (s1 - s0);
 }
 
 /** Pings `count` times, quickly; true when at least `need` answered. */

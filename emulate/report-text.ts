@@ -10,7 +10,7 @@ export function emulateText(r: EmulateResult, compare = false): string {
   const s = r.scenario;
   const out: string[] = [];
   out.push(`Emulation: ${s.name} (${s.source}), ${s.durationMs / 1000} s of real time, transport ${s.transport} (${s.security === 'mtls' ? 'mTLS bundles' : 'plain-text gRPC: enrolling failed'})`);
-  out.push(`Timing: agents probe every ${s.timing.probeIntervalMs} ms, down after ${s.timing.detectMultiplier}, hold ${s.timing.holdMs} ms; demands pinged every ${s.pingIntervalMs} ms (outage = lost x ${s.pingIntervalMs} ms)`);
+  out.push(`Timing: agents probe every ${s.timing.probeIntervalMs} ms, down after ${s.timing.detectMultiplier}, hold ${s.timing.holdMs} ms; demands pinged every ${s.pingIntervalMs} ms (outage: from the cut to the send time of the first probe answered again)`);
   for (const n of r.notes) out.push(`Note: ${n}`);
   out.push('');
   out.push('Events');
@@ -26,7 +26,7 @@ export function emulateText(r: EmulateResult, compare = false): string {
   out.push(indent(renderTable(head, rows)));
   const eps = r.demands.flatMap((d) => d.episodes.map((e) => [d.id, e.kind, (e.startMs / 1000).toFixed(3), num(e.durationMs), e.packetsLost, e.restoredBy === 'not-restored' ? 'not restored' : 'restored', e.cause ?? '-']));
   if (eps.length) {
-    out.push('Disruptions (measured: consecutive lost probes)');
+    out.push('Disruptions (measured: runs of lost probes, timed by the answered ones around them)');
     out.push(indent(renderTable(['DEMAND', 'KIND', 'FROM s', 'MS', 'LOST', 'END', 'CAUSE'], eps)));
   }
   if (r.agentsAtEnd.length) {

@@ -9,7 +9,7 @@ import { parseIp } from '../common/prefix.js';
 import { Agent } from './agent.js';
 import { GreUnderlay } from './io/gre-underlay.js';
 import { TunPort } from './io/tun-port.js';
-import { UdpUnderlay } from './io/udp-underlay.js';
+import { NativeUdpUnderlay, openUdpUnderlay, udpIoOption } from './io/native-udp-underlay.js';
 import type { Underlay } from './io/underlay.js';
 import { agentRegistry, agentStatusMetrics, serveMetrics } from './metrics.js';
 import { attachAgentHealth } from './agent-health.js';
@@ -18,6 +18,7 @@ import { resolve } from 'node:path';
 import type { ControlClient } from './control/control-client.js';
 import { controlConfigFromBundle, createControlClient, type ControlConfig } from './control/control-config.js';
 import { LmdbTableStore } from './control/local-table-store.js';
+import { CertRenewer } from './control/cert-renewer.js';
 import { tunnelOverhead } from './dataplane/index.js';
 
 const log = createLogger('agent');
@@ -38,6 +39,8 @@ table source (one of):
   --transport grpc|nats   with a bundle naming both (default grpc)
   --table FILE            a fixed flow table (JSON, as FlowTable.toJSON), no controller
   --state-dir DIR         where the last applied table is kept (default ./data/agent-<id>)
+  --renew-before DAYS     with --bundle: renew the certificate over the session when less than
+                          this is left (default: a third of its lifetime); the bundle is rewritten
 
 health:
   --probe-interval MS     probe every tunnel peer this often (default 100)
@@ -48,6 +51,8 @@ health:
 underlay:
   --underlay udp|gre      default udp (AEAD-sealed, crosses NAT)
   --listen HOST:PORT      UDP address to receive tunnel packets on (default 0.0.0.0:4789)
+  --udp-io native|dgram   UDP socket I/O: batched (recvmmsg/sendmmsg, the native addon) or node:dgram
+                          (default native when the addon is built, else dgram)
   --local-address IP      GRE: the local IPv4 address of the underlay
   --gre-insecure          required with --underlay gre: GRE is plaintext
   --underlay-mtu N        MTU of the underlay interface (default 1500)
@@ -68,12 +73,14 @@ export const agentOptions = {
   nats: { type: 'string' },
   transport: { type: 'string' },
   'state-dir': { type: 'string' },
+  'renew-before': { type: 'string' },
   'probe-interval': { type: 'string', default: '100' },
   'detect-multiplier': { type: 'string', default: '3' },
   hold: { type: 'string', default: '5000' },
   'no-local-failover': { type: 'boolean', default: false },
   underlay: { type: 'string', default: 'udp' },
   listen: { type: 'string', default: '0.0.0.0:4789' },
+  'udp-io': { type: 'string' },
   'local-address': { type: 'string' },
   'gre-insecure': { type: 'boolean', default: false },
   'underlay-mtu': { type: 'string', default: '1500' },
@@ -113,6 +120,11 @@ function hostPort(v: string, field: string): { host: string; port: number } {
 function positiveInt(v: string, field: string, min: number, max: number): number {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw invalid(field, `must be an integer ${min}-${max}, got '${v}'`);
   return Number(v);
+}
+
+/** ' (native I/O)' or ' (dgram I/O)' for the UDP underlay, for the start-up line. */
+function underlayIo(u: Underlay): string {
+  return u.kind !== 'udp' ? '' : u instanceof NativeUdpUnderlay ? ' (native I/O)' : ' (dgram I/O)';
 }
 
 type AgentValues = ReturnType<typeof parseArgs<{ options: typeof agentOptions }>>['values'];
@@ -168,8 +180,11 @@ export async function run(argv: string[]): Promise<number> {
   };
   const mode = values.underlay;
   if (mode !== 'udp' && mode !== 'gre') throw invalid('--underlay', `must be udp or gre, got '${mode}'`);
+  const udpIo = udpIoOption(values['udp-io']);
   const underlayMtu = positiveInt(values['underlay-mtu'], '--underlay-mtu', 576, 9216);
   const vrf = values.vrf === undefined ? undefined : positiveInt(values.vrf, '--vrf', 1, 0xffffff);
+  if (values['renew-before'] !== undefined && !values.bundle) throw invalid('--renew-before', 'only with --bundle (the certificate renewed is the bundle\'s)');
+  const renewBeforeMs = values['renew-before'] === undefined ? undefined : positiveInt(values['renew-before'], '--renew-before', 1, 3650) * 86_400_000;
 
   let underlay: Underlay;
   if (mode === 'gre') {
@@ -177,7 +192,7 @@ export async function run(argv: string[]): Promise<number> {
     underlay = await GreUnderlay.open({ localAddress: values['local-address'], allowPlaintext: values['gre-insecure'] });
   } else {
     const l = hostPort(values.listen, '--listen');
-    underlay = await UdpUnderlay.open({ bindAddress: l.host, port: l.port });
+    underlay = await openUdpUnderlay({ bindAddress: l.host, port: l.port }, udpIo);
   }
   let tun: TunPort | undefined;
   try {
@@ -210,9 +225,21 @@ export async function run(argv: string[]): Promise<number> {
   client?.on((e) => {
     if (e.type === 'table') agent.applyTable(e.table);
     else if (e.type === 'connected') log.info('control session up', { epoch: e.epoch, transport: e.transport });
-    else log.warn('control session down; forwarding on the last table', { reason: e.reason });
+    else if (e.type === 'disconnected') log.warn('control session down; forwarding on the last table', { reason: e.reason });
   });
   client?.start();
+  // The bundle's certificate is renewed over the session before it runs out.
+  const renewer =
+    client && values.bundle
+      ? new CertRenewer({
+          bundlePath: values.bundle,
+          bundle: readBundleFile(values.bundle),
+          client,
+          clock,
+          renewBeforeMs,
+        })
+      : undefined;
+  renewer?.start();
   let metricsAddress = 'off';
   let metricsServer: { close(): void } | undefined;
   if (values.metrics !== 'off') {
@@ -224,14 +251,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   const source = table ? `table ${table.version}` : `controller via ${control!.transport}, held table ${client!.table?.version ?? 'none'}`;
   process.stdout.write(
-    `switchback agent ${gatewayId}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}, tun ${tun.name} mtu ${tun.mtu}, ${source}, metrics ${metricsAddress}\n`,
+    `switchback agent ${gatewayId}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}${underlayIo(underlay)}, tun ${tun.name} mtu ${tun.mtu}, ${source}, metrics ${metricsAddress}\n`,
   );
   await new Promise<void>((done) => {
     const stop = (sig: string) => {
       log.info(`${sig}: shutting down`);
       metricsServer?.close();
       health?.close();
-      (client?.stop() ?? Promise.resolve())
+      (renewer?.stop() ?? Promise.resolve())
+        .then(() => client?.stop())
         .then(() => agent.close())
         .then(() => store?.close())
         .then(done, done);

@@ -27,6 +27,8 @@ const BACKDATE_MS = 5 * 60_000;
 const CA_VALIDITY_DAYS = 3650;
 export const DEFAULT_VALIDITY_DAYS = 90;
 export const SPIFFE_PREFIX = 'spiffe://switchback/gateway/';
+/** Serials of one gateway accepted at once: the current certificate, its renewal, and slack. */
+const MAX_LIVE_SERIALS = 4;
 
 export interface IssuedCredentials {
   gatewayId: string;
@@ -125,17 +127,12 @@ export class GatewayCa {
     }
     const keys = (await subtle.generateKey(KEY_ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const now = this.clock.wallMs();
-    const notAfterMs = Math.min(now + validityDays * DAY_MS, this.caCert.notAfter.getTime());
+    const notAfterMs = Math.floor(Math.min(now + validityDays * DAY_MS, this.caCert.notAfter.getTime()) / 1000) * 1000;
     const cert = await this.sign({
       subject: `CN=${gatewayId}`,
       publicKey: keys.publicKey,
       notAfterMs,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: SPIFFE_PREFIX + gatewayId }]),
-      ],
+      extensions: gatewayExtensions(gatewayId),
     });
     const nats = nkeys.createUser();
     const sn = normalizeSerial(cert.serialNumber);
@@ -158,6 +155,31 @@ export class GatewayCa {
       notAfterMs,
       natsSeed: new TextDecoder().decode(nats.getSeed()),
     };
+  }
+
+  /**
+   * Renewal: a certificate for a key the gateway made itself (its CSR was
+   * checked by the caller). The serial joins the gateway's accepted ones, so
+   * a revocation refuses old and renewed certificates alike; the NATS
+   * credentials stay. Only the newest few serials stay accepted: an older
+   * one has been replaced twice over.
+   */
+  async renew(gatewayId: string, publicKey: webcrypto.CryptoKey, validityDays = DEFAULT_VALIDITY_DAYS): Promise<{ certPem: string; serial: string; notAfterMs: number }> {
+    const prev = this.store.enrollments().get(gatewayId);
+    if (!prev || prev.revokedMs !== undefined || prev.serials.length === 0) {
+      throw new SwitchbackError('PERMISSION_DENIED', `gateway '${gatewayId}' is ${prev?.revokedMs !== undefined ? 'revoked' : 'not enrolled'}: no renewal`);
+    }
+    const now = this.clock.wallMs();
+    // X.509 times are whole seconds: keep what the certificate says.
+    const notAfterMs = Math.floor(Math.min(now + validityDays * DAY_MS, this.caCert.notAfter.getTime()) / 1000) * 1000;
+    const cert = await this.sign({ subject: `CN=${gatewayId}`, publicKey, notAfterMs, extensions: gatewayExtensions(gatewayId) });
+    const sn = normalizeSerial(cert.serialNumber);
+    // Read again: a revocation may have landed while the certificate was signed.
+    const cur = this.store.enrollments().get(gatewayId);
+    if (!cur || cur.revokedMs !== undefined) throw new SwitchbackError('PERMISSION_DENIED', `gateway '${gatewayId}' was revoked during renewal`);
+    this.store.putEnrollment({ ...cur, serials: [...cur.serials, sn].slice(-MAX_LIVE_SERIALS), issuedMs: now, notAfterMs });
+    log.info('renewed gateway certificate', { gateway: gatewayId, serial: sn, notAfter: new Date(notAfterMs).toISOString() });
+    return { certPem: cert.toString('pem'), serial: sn, notAfterMs };
   }
 
   /**
@@ -222,7 +244,8 @@ export class GatewayCa {
     return { keyPem: await exportKeyPem(keys.privateKey), certPem: cert.toString('pem') };
   }
 
-  private async sign(p: { subject: string; publicKey: webcrypto.CryptoKey; notAfterMs: number; extensions: x509.Extension[] }) {
+  /** Signs a leaf certificate with the CA key (gateway, server and admin credentials). */
+  async sign(p: { subject: string; publicKey: webcrypto.CryptoKey; notAfterMs: number; extensions: x509.Extension[] }) {
     const now = this.clock.wallMs();
     return x509.X509CertificateGenerator.create({
       serialNumber: serial(),
@@ -240,6 +263,16 @@ export class GatewayCa {
       ],
     });
   }
+}
+
+/** A gateway certificate: client auth only, identity in a SPIFFE-style SAN URI (and the CN). */
+function gatewayExtensions(gatewayId: string): x509.Extension[] {
+  return [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+    new x509.SubjectAlternativeNameExtension([{ type: 'url', value: SPIFFE_PREFIX + gatewayId }]),
+  ];
 }
 
 /** 16 random bytes, first bit clear (serials are positive) and first byte non-zero. */

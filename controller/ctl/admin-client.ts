@@ -2,6 +2,7 @@
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { userInfo } from 'node:os';
 import { AdminServiceClient, type JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
+import type { ClientTls } from '../../common/admin-credential-file.js';
 import { fromServiceError } from '../northbound/grpc-status.js';
 
 type Unary<Req, Res> = (req: Req, md: Metadata, opts: { deadline: Date }, cb: (e: ServiceError | null, r: Res) => void) => unknown;
@@ -17,9 +18,14 @@ export class AdminClient {
 
   constructor(
     readonly address: string,
-    opts: { actor?: string; timeoutMs?: number } = {},
+    opts: { actor?: string; timeoutMs?: number; tls?: ClientTls } = {},
   ) {
-    this.client = new AdminServiceClient(address, credentials.createInsecure());
+    // With TLS the certificate names the caller; without, the controller
+    // trusts loopback callers and journals the claimed actor as '<actor>@local'.
+    const creds = opts.tls
+      ? credentials.createSsl(Buffer.from(opts.tls.caPem), Buffer.from(opts.tls.keyPem), Buffer.from(opts.tls.certPem))
+      : credentials.createInsecure();
+    this.client = new AdminServiceClient(address, creds);
     this.actor = opts.actor ?? safeUser();
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }

@@ -9,9 +9,11 @@ import type { JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
 import { renderTable } from '../../cli/table.js';
 import { BUNDLE_KIND, writeBundleFile } from '../../common/bundle.js';
 import { DEFAULT_ADMIN_ADDRESS } from '../config.js';
+import { clientTlsFrom, CREDENTIAL_KIND, writeCredentialFile } from '../../common/admin-credential-file.js';
+import { parseRole } from '../northbound/admin-roles.js';
 import { AdminClient } from './admin-client.js';
 
-const help = `usage: switchback ctl [--controller HOST:PORT] [--json] <command> [args]
+const help = `usage: switchback ctl [--controller HOST:PORT] [--credential FILE | --cert F --key F --ca F] [--json] <command> [args]
 
 commands:
   topology                 sites, gateways, links and prefixes
@@ -27,15 +29,25 @@ commands:
                            issue a key and certificate; writes the agent's bundle
                            (owner-only; default <gateway>.bundle.json)
   revoke <gateway>         refuse the gateway's certificates and NATS credentials;
-                           closes its open session
+                           closes its open session; its links get new keys at once
+  rotate-keys [link...]    rotate the tunnel keys of these links (none: all links),
+                           make-before-break: no packet is lost
   agents                   every gateway: held vs current version, transport,
                            last seen, in sync
   nats-config [--out FILE] nats-server authorization for the enrolled gateways
+  whoami                   the name and role the admin API sees for this caller
+  credential issue <name> --role viewer|operator|admin [--days N] [--out FILE]
+                           a key and certificate for a person or tool (admin only);
+                           writes a credential file (owner-only; default <name>.credential.json)
+  credential revoke <name> refuse every credential issued to <name>
   whatif [--pairs] [--top N]
                            the simulator's failure sweep on the live topology,
                            worst first (as \`switchback whatif\`)
 
---controller defaults to ${DEFAULT_ADMIN_ADDRESS} (the local controller).`;
+--controller defaults to ${DEFAULT_ADMIN_ADDRESS} (the local controller).
+An admin API with TLS needs a credential: --credential FILE (from the controller's
+data directory on first start, or \`ctl credential issue\`), or --cert/--key/--ca,
+or the file named by SWITCHBACK_CREDENTIAL. Plain text works on loopback only.`;
 
 const options = {
   controller: { type: 'string', default: DEFAULT_ADMIN_ADDRESS },
@@ -50,6 +62,11 @@ const options = {
   days: { type: 'string' },
   pairs: { type: 'boolean', default: false },
   top: { type: 'string' },
+  credential: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  ca: { type: 'string' },
+  role: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,7 +77,9 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(help + '\n');
     return values.help ? 0 : 2;
   }
-  const client = new AdminClient(values.controller);
+  const credential = values.credential ?? (values.cert || values.key || values.ca ? undefined : process.env.SWITCHBACK_CREDENTIAL || undefined);
+  const tls = clientTlsFrom({ credential, cert: values.cert, key: values.key, ca: values.ca });
+  const client = new AdminClient(values.controller, { tls });
   const out = (human: string, machine: unknown) => process.stdout.write(values.json ? JSON.stringify(machine, jsonBuffers, 2) + '\n' : human);
   try {
     switch (cmd) {
@@ -185,6 +204,17 @@ export async function run(argv: string[]): Promise<number> {
         out(`revoked ${gw}${r.serials.length ? ` (certificates ${r.serials.join(', ')})` : ''}${r.sessionClosed ? '; its session was closed' : ''}\nregenerate the NATS authorization if the gateway used NATS: switchback ctl nats-config --out FILE\n`, r);
         return 0;
       }
+      case 'rotate-keys': {
+        const r = await client.call('rotateLinkKeys', { linkIds: args });
+        const asked = args.length ? args : undefined;
+        const skipped = asked?.filter((id) => !r.linkIds.includes(id)) ?? [];
+        out(
+          `key rotation started on ${r.linkIds.length} link(s)${r.linkIds.length ? `: ${r.linkIds.join(', ')}` : ''}\n` +
+            (skipped.length ? `already rotating: ${skipped.join(', ')}\n` : ''),
+          r,
+        );
+        return 0;
+      }
       case 'agents': {
         const r = await client.call('listAgents', {});
         const when = (ms: number) => (ms ? new Date(ms).toISOString() : '-');
@@ -193,6 +223,29 @@ export async function run(argv: string[]): Promise<number> {
           a.revoked ? 'revoked' : a.enrolled ? `until ${when(a.certNotAfterUnixMs).slice(0, 10)}` : '-',
         ]);
         out(`controller epoch ${r.epoch}\n` + renderTable(['GATEWAY', 'HELD', 'CURRENT', 'IN SYNC', 'TRANSPORT', 'CONNECTED', 'LAST SEEN', 'CERTIFICATE'], rows), r);
+        return 0;
+      }
+      case 'whoami': {
+        const r = await client.call('whoAmI', {});
+        out(`${r.name} (role ${r.role})${tls ? '' : ' over plain-text loopback'}\n`, r);
+        return 0;
+      }
+      case 'credential': {
+        const [sub, name] = args;
+        if (sub === 'revoke') {
+          const n = need(name, '<name>');
+          const r = await client.call('revoke', { gatewayId: `user:${n}` });
+          out(`revoked the admin credentials of ${n} (certificates ${r.serials.join(', ')})\n`, r);
+          return 0;
+        }
+        if (sub !== 'issue') throw invalid('credential', `unknown subcommand '${sub ?? ''}' (issue or revoke)`);
+        const n = need(name, '<name>');
+        const role = parseRole(need(values.role, '--role'), '--role');
+        const r = await client.call('issueCredential', { name: n, role, validityDays: intOpt(values.days, '--days') ?? 0 });
+        const file = values.out ?? `${n}.credential.json`;
+        const notAfter = new Date(r.notAfterUnixMs).toISOString();
+        writeCredentialFile(file, { kind: CREDENTIAL_KIND, version: 1, name: r.name, role: r.role, key: r.keyPem, cert: r.certPem, ca: r.caPem, serial: r.serial, notAfter });
+        out(`issued ${r.role} credential to ${r.name}: certificate ${r.serial}, valid until ${notAfter}\nwritten to ${file} (mode 0600): switchback ctl --credential ${file} whoami\n`, { name: r.name, role: r.role, serial: r.serial, notAfter, file });
         return 0;
       }
       case 'nats-config': {
@@ -206,6 +259,12 @@ export async function run(argv: string[]): Promise<number> {
       default:
         throw invalid('command', `unknown ctl command '${cmd}' (see switchback ctl --help)`);
     }
+  } catch (err) {
+    // A TLS listener drops a plain-text client before any answer.
+    if (!tls && SwitchbackError.is(err, 'UNAVAILABLE')) {
+      throw new SwitchbackError('UNAVAILABLE', `${err.message}\n(if the admin API runs TLS, give --credential FILE or set SWITCHBACK_CREDENTIAL)`);
+    }
+    throw err;
   } finally {
     client.close();
   }

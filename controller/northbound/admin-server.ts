@@ -3,7 +3,9 @@ import { SwitchbackError } from '../../common/errors.js';
 import { AdminServiceService } from '../../proto/gen/switchback/v1/admin.js';
 import type { Controller } from '../controller.js';
 import type { SouthboundAdmin } from '../southbound/southbound.js';
+import { actorOfCall, guardAdminService, revokeHandler, type AdminAuth } from './admin-auth.js';
 import { adminService } from './admin-service.js';
+import { lenientDefinition, refuseCorrupt } from './corrupt-request.js';
 
 export interface GrpcListener {
   readonly address: string;
@@ -34,6 +36,12 @@ export function closeServer(server: Server, graceMs = 2000): Promise<void> {
   });
 }
 
-export function addAdminService(server: Server, ctl: Controller, southbound?: SouthboundAdmin): void {
-  server.addService(AdminServiceService, adminService(ctl, undefined, southbound));
+/**
+ * The admin service behind authentication and the role table: plain text
+ * (loopback callers, trusted as 'local' admin) unless `auth.tls`.
+ */
+export function addAdminService(server: Server, ctl: Controller, southbound?: SouthboundAdmin, auth: AdminAuth = { tls: false }): void {
+  const base = adminService(ctl, actorOfCall, southbound, auth.credentials);
+  const impl = { ...base, revoke: revokeHandler(ctl, auth.credentials, base.revoke) };
+  server.addService(lenientDefinition(AdminServiceService), refuseCorrupt(AdminServiceService, guardAdminService(AdminServiceService, impl, auth)));
 }

@@ -3,9 +3,11 @@
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream, UntypedHandleCall } from '@grpc/grpc-js';
 import { invalid, SwitchbackError } from '../../common/errors.js';
 import type { AdminServiceServer, JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
+import type { AdminCredentials } from '../ca/admin-credentials.js';
 import type { Controller } from '../controller.js';
 import type { SouthboundAdmin } from '../southbound/southbound.js';
 import { parseTopologyYaml, topologyToYaml } from '../topology/topology-yaml.js';
+import { identityHandlers } from './admin-auth.js';
 import { toServiceError } from './grpc-status.js';
 
 /** Who made a change, for the journal. Certificates name it (see security docs); else the peer. */
@@ -45,6 +47,7 @@ export function adminService(
   ctl: Controller,
   actorOf: ActorOf = actorFromMetadata,
   southbound?: SouthboundAdmin,
+  credentials?: AdminCredentials,
 ): AdminServiceServer & Record<string, UntypedHandleCall> {
   const who = (call: ServerUnaryCall<any, any>) => actorOf(call);
   const seq = (e: { seq: number }) => ({ journalSeq: e.seq });
@@ -57,6 +60,7 @@ export function adminService(
     revoke: unary((req, call) => sb().revoke(req.gatewayId, who(call))),
     listAgents: unary(() => sb().agents()),
     natsConfig: unary(() => sb().natsConfig()),
+    rotateLinkKeys: unary((req, call) => sb().rotateLinkKeys(req.linkIds ?? [], who(call))),
     getTopology: unary(() => ({ topology: ctl.topology() })),
     applyTopology: unary((req, call) => {
       const topo = parseTopologyYaml(req.yaml, req.source || 'request', { current: ctl.topology() });
@@ -102,5 +106,6 @@ export function adminService(
       call.on('close', off);
       call.on('error', off);
     },
+    ...identityHandlers(ctl, credentials),
   };
 }

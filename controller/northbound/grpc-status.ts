@@ -19,12 +19,28 @@ const fromStatus = new Map<number, ErrorCode>(
   (Object.entries(toStatus) as [ErrorCode, status][]).filter(([c]) => c !== 'STALE_EPOCH').map(([c, s]) => [s, c]),
 );
 
+/** Printable ASCII without '%': sent as it is. */
+const PLAIN_FIELD = /^[\x20-\x24\x26-\x7e]*$/;
+
+function decodeField(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  if (!v.includes('%')) return v;
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+
 /** A SwitchbackError as a gRPC error; the field travels in metadata. */
 export function toServiceError(err: unknown): Partial<ServiceError> {
   const e = asSwitchbackError(err);
   const metadata = new Metadata();
   metadata.set('switchback-code', e.code);
-  if (e.field) metadata.set('switchback-field', e.field);
+  // Metadata values must be printable ASCII (grpc-js throws otherwise, and
+  // the caller got UNKNOWN instead of the error): a field named by input,
+  // such as a unicode YAML key, travels percent-encoded. Found by fuzzing.
+  if (e.field) metadata.set('switchback-field', PLAIN_FIELD.test(e.field) ? e.field : encodeURIComponent(e.field));
   return { code: toStatus[e.code], details: e.message, metadata };
 }
 
@@ -32,7 +48,7 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
 export function fromServiceError(err: ServiceError): SwitchbackError {
   const named = err.metadata?.get('switchback-code')[0];
   const code = (typeof named === 'string' && named in toStatus ? named : fromStatus.get(err.code)) as ErrorCode | undefined;
-  const field = err.metadata?.get('switchback-field')[0];
+  const field = decodeField(err.metadata?.get('switchback-field')[0]);
   if (err.code === status.UNAVAILABLE && !named) {
     return new SwitchbackError('UNAVAILABLE', `controller unreachable: ${err.details || err.message}`);
   }

@@ -91,9 +91,13 @@ function handle(core: SessionCore, call: ServerDuplexStream<Incoming, SessionRes
   };
 
   let identity: string | undefined;
+  /** The TLS handshake refused an expired certificate; a session outliving its certificate is ended then. */
+  let expiresMs = Infinity;
   if (!opts.insecure) {
     try {
-      identity = opts.ca!.identify(call.getAuthContext()?.sslPeerCertificate);
+      const peer = call.getAuthContext()?.sslPeerCertificate;
+      identity = opts.ca!.identify(peer);
+      expiresMs = Date.parse(peer?.valid_to ?? '') || Infinity;
     } catch (err) {
       return refuse(err, undefined, 'certificate');
     }
@@ -111,13 +115,25 @@ function handle(core: SessionCore, call: ServerDuplexStream<Incoming, SessionRes
     }
     try {
       session = core.open(req.body.hello, identity, sink);
+      if (expiresMs !== Infinity) untilExpiry();
     } catch (err) {
       // core.open logged and counted it.
       endCall(err);
     }
   });
   call.on('drain', () => session?.writable());
+  let expiryTimer: NodeJS.Timeout | undefined;
+  const untilExpiry = () => {
+    const left = expiresMs - Date.now();
+    if (left <= 0) {
+      return session?.close(new SwitchbackError('UNAUTHENTICATED', `the client certificate of gateway '${identity}' expired at ${new Date(expiresMs).toISOString()}`));
+    }
+    // Node's timers hold at most 2^31-1 ms (24.8 days); certificates last longer.
+    expiryTimer = setTimeout(untilExpiry, Math.min(left, 2 ** 31 - 1));
+    expiryTimer.unref();
+  };
   const gone = () => {
+    clearTimeout(expiryTimer);
     session?.end();
     ended = true;
   };

@@ -9,6 +9,7 @@ import { connect, nkeyAuthenticator, type KV, type Msg, type NatsConnection } fr
 import type { Clock } from '../../common/clock.js';
 import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
+import { encodeTableSnapshot } from '../../common/table-codec.js';
 import type { FlowTable } from '../../common/model.js';
 import { SessionRequest, SessionResponse, TableSnapshot } from '../../proto/gen/switchback/v1/session.js';
 import type { Store } from '../store/store.js';
@@ -24,6 +25,8 @@ export interface NatsSouthboundOptions {
   beatMs?: number;
   /** KV bucket replicas (3 in a JetStream cluster). */
   kvReplicas?: number;
+  /** A revoked gateway's bucket entry is purged: it must not read the keys that replaced its own. */
+  isRevoked?: (gatewayId: string) => boolean;
   clock: Clock;
 }
 
@@ -56,9 +59,10 @@ export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 
     throw new SwitchbackError('UNAVAILABLE', `cannot open the JetStream KV bucket ${TABLES_BUCKET} (is JetStream enabled?): ${(err as Error).message}`, { cause: err });
   }
 
-  const kvWriter = new KvWriter(kv, (gw) => core.currentTable(gw));
+  const kvWriter = new KvWriter(kv, (gw) => core.currentTable(gw), opts.isRevoked ?? (() => false));
   const offJournal = core.ctl.on((e) => {
     if (e.type === 'journal') for (const t of e.entry.tables) kvWriter.changed(t.gatewayId);
+    else if (e.type === 'revoked') kvWriter.changed(e.gatewayId);
   });
   await kvWriter.syncAll(store);
 
@@ -198,6 +202,7 @@ class KvWriter {
   constructor(
     private readonly kv: KV,
     private readonly current: (gatewayId: string) => { table: FlowTable; hash: Buffer } | undefined,
+    private readonly isRevoked: (gatewayId: string) => boolean,
   ) {}
 
   /** Queues the gateways whose bucket entry is missing or older than their table. */
@@ -206,6 +211,10 @@ class KvWriter {
     const check = async () => {
       for (let t = tables.shift(); t; t = tables.shift()) {
         try {
+          if (this.isRevoked(t.gatewayId)) {
+            this.changed(t.gatewayId);
+            continue;
+          }
           const e = await this.kv.get(subjects(t.gatewayId).kvKey);
           if (e && TableSnapshot.decode(e.value).table?.version === t.version) continue;
         } catch {
@@ -244,14 +253,14 @@ class KvWriter {
       if (this.busy.size >= KV_CONCURRENCY || this.closed) break;
       if (this.busy.has(gw)) continue;
       this.queue.delete(gw);
-      const cur = this.current(gw);
-      if (!cur) continue;
+      const revoked = this.isRevoked(gw);
+      const cur = revoked ? undefined : this.current(gw);
+      if (!cur && !revoked) continue;
       this.busy.add(gw);
-      const bytes = TableSnapshot.encode({ table: cur.table, tableHash: cur.hash }).finish();
-      this.kv
-        .put(subjects(gw).kvKey, bytes)
+      const bytes = cur ? encodeTableSnapshot(cur.table, cur.hash) : new Uint8Array(0);
+      (cur ? this.kv.put(subjects(gw).kvKey, bytes) : this.kv.purge(subjects(gw).kvKey))
         .catch((err) => {
-          log.warn('KV put failed; trying again', { gateway: gw, bytes: bytes.length, reason: (err as Error).message });
+          log.warn(cur ? 'KV put failed; trying again' : 'KV purge failed; trying again', { gateway: gw, bytes: bytes.length, reason: (err as Error).message });
           setTimeout(() => !this.closed && this.changed(gw), 1000).unref();
         })
         .finally(() => {

@@ -10,7 +10,7 @@ import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors
 import { diffTables, tableHash } from '../../common/flow-table.js';
 import { createLogger } from '../../common/log.js';
 import { OperState, type FlowTable } from '../../common/model.js';
-import type { Ack, Counter, Hello, LinkReport, SessionRequest, SessionResponse } from '../../proto/gen/switchback/v1/session.js';
+import type { Ack, CertificateIssued, CertificateRequest, Counter, Hello, LinkReport, SessionRequest, SessionResponse } from '../../proto/gen/switchback/v1/session.js';
 import type { LinkReportInput } from '../controller.js';
 import type { Listener } from '../events.js';
 import type { Store } from '../store/store.js';
@@ -42,6 +42,8 @@ export interface SessionCoreOptions {
   isRevoked?: (gatewayId: string) => boolean;
   /** A push not acknowledged in this time is sent again (then with doubling waits, up to a minute). */
   ackTimeoutMs?: number;
+  /** Checks a CSR from an authenticated session and issues its certificate (southbound/cert-renewal.ts); none: renewal is refused. */
+  issueCertificate?: (gatewayId: string, req: CertificateRequest) => Promise<CertificateIssued>;
 }
 
 export interface SessionStats {
@@ -74,6 +76,8 @@ export class SessionCore {
   private readonly hashes = new Map<string, { cur?: VersionHash; prev?: VersionHash }>();
   /** Gateways whose table moved and whose push is not built yet. */
   private readonly moved = new Set<string>();
+  /** The new tables a change carried, until their pushes are built (then dropped, as above). */
+  private readonly fresh = new Map<string, FlowTable>();
   private flushing = false;
   private readonly off: () => void;
 
@@ -85,9 +89,17 @@ export class SessionCore {
       if (e.type === 'journal') {
         for (const t of e.entry.tables) {
           const c = this.hashes.get(t.gatewayId);
-          if (c?.cur) this.hashes.set(t.gatewayId, { prev: c.cur });
+          const carried = e.tables?.get(t.gatewayId);
+          if (carried?.table.version === t.version) {
+            this.hashes.set(t.gatewayId, { prev: c?.cur, cur: { version: t.version, hash: carried.hash } });
+            this.fresh.set(t.gatewayId, carried.table);
+          } else {
+            if (c?.cur) this.hashes.set(t.gatewayId, { prev: c.cur });
+            this.fresh.delete(t.gatewayId);
+          }
           this.moved.add(t.gatewayId);
         }
+        for (const gw of e.removedTables ?? []) this.fresh.delete(gw);
         // Pushes are built after the change returns, a batch per turn of
         // the event loop, so that the caller is not held up and acks from
         // the first agents are read while the last pushes are built.
@@ -110,6 +122,7 @@ export class SessionCore {
     for (const gw of this.moved) {
       this.moved.delete(gw);
       this.live.get(gw)?.tableChanged();
+      this.fresh.delete(gw);
       if (++n === PUSH_BATCH && this.moved.size) {
         setImmediate(() => this.flush());
         return;
@@ -140,7 +153,7 @@ export class SessionCore {
     }
     this.stats.hellos++;
     const prev = this.live.get(gw);
-    const s = new AgentSession(this, gw, sink);
+    const s = new AgentSession(this, gw, sink, identity !== undefined);
     this.live.set(gw, s);
     if (prev) prev.close(new SwitchbackError('UNAVAILABLE', `superseded by a newer session of gateway '${gw}'`));
     this.touch(gw, sink.transport);
@@ -186,7 +199,7 @@ export class SessionCore {
   }
 
   /** The gateway's current table (decoded now, or by the caller; not kept) with its hash. */
-  currentTable(gw: string, table = this.ctl.store.table(gw)): Versioned | undefined {
+  currentTable(gw: string, table = this.latestTable(gw)): Versioned | undefined {
     if (!table) return undefined;
     const c = this.hashes.get(gw) ?? {};
     if (c.cur?.version !== table.version) {
@@ -194,6 +207,11 @@ export class SessionCore {
       this.hashes.set(gw, c);
     }
     return { table, version: table.version, hash: c.cur.hash };
+  }
+
+  /** @internal The gateway's current table: the one its change carried while that push is pending, else from the store. */
+  latestTable(gw: string): FlowTable | undefined {
+    return this.fresh.get(gw) ?? this.ctl.store.table(gw);
   }
 
   /** @internal Records the hash of the current version, computed elsewhere. */
@@ -255,6 +273,8 @@ export class AgentSession {
     private readonly core: SessionCore,
     readonly gatewayId: string,
     private readonly sink: SessionSink,
+    /** The transport proved the gateway's identity (not --insecure). */
+    readonly authenticated = false,
   ) {
     this.ackWaitMs = core.opts.ackTimeoutMs ?? 5_000;
   }
@@ -314,6 +334,9 @@ export class AgentSession {
           if (body.counters.counters.length > MAX_COUNTERS) throw invalid('counters', `more than ${MAX_COUNTERS} counters in one message`);
           this.core.setCounters(this.gatewayId, body.counters.counters);
           return;
+        case 'certificateRequest':
+          this.checkSender(body.certificateRequest.gatewayId);
+          return this.certificateRequest(body.certificateRequest);
         case 'hello':
           throw new SwitchbackError('FAILED_PRECONDITION', 'a second Hello on an open session');
         default:
@@ -360,7 +383,7 @@ export class AgentSession {
   private pump(): void {
     if (this.closed || this.blocked || this.inflight !== undefined || !this.dirty) return;
     this.dirty = false;
-    const table = this.core.ctl.store.table(this.gatewayId);
+    const table = this.core.latestTable(this.gatewayId);
     if (!table) return this.close(new SwitchbackError('NOT_FOUND', `gateway '${this.gatewayId}' no longer exists`));
     if (this.held?.version === table.version) return;
     this.push((m) => this.sink.send(m), table);
@@ -374,8 +397,9 @@ export class AgentSession {
     const base = this.held ? this.core.ctl.store.tableAt(this.gatewayId, this.held.version) : undefined;
     if (base) {
       try {
-        const delta = diffTables(base, table);
-        // diffTables hashed the new table: keep that for the Ack.
+        const known = this.core.currentVersion(this.gatewayId);
+        const delta = diffTables(base, table, known?.version === table.version ? known.hash : undefined);
+        // diffTables hashed the new table (unless it was known): keep that for the Ack.
         this.core.noteHash(this.gatewayId, table.version, Buffer.from(delta.tableHash));
         m = { epoch, body: { $case: 'delta', delta } };
         this.core.stats.deltas++;
@@ -414,6 +438,19 @@ export class AgentSession {
       this.clearAckTimer();
     }
     this.pump();
+  }
+
+  /** Answered when issued (in order per gateway); a refusal is logged and counted, the session goes on. */
+  private certificateRequest(req: CertificateRequest): void {
+    const issue = this.core.opts.issueCertificate;
+    if (!issue) throw new SwitchbackError('FAILED_PRECONDITION', 'this controller does not renew certificates over the session');
+    if (!this.authenticated) throw new SwitchbackError('PERMISSION_DENIED', 'certificate renewal needs an authenticated session (not --insecure)');
+    issue(this.gatewayId, req).then(
+      (certificate) => {
+        if (!this.closed && !this.sink.send({ epoch: this.core.epoch, body: { $case: 'certificate', certificate } })) this.blocked = true;
+      },
+      (err) => this.core.refused(this.gatewayId, this.transport, 'certificateRequest', err),
+    );
   }
 
   private linkReport(r: LinkReport): void {

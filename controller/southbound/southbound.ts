@@ -3,13 +3,15 @@
 // URL is configured, plus what the admin API asks of them (enroll, revoke,
 // agents, nats-config).
 import type { Clock } from '../../common/clock.js';
-import { notFound } from '../../common/errors.js';
+import { notFound, SwitchbackError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
-import type { AgentState, EnrollResponse, ListAgentsResponse, NatsConfigResponse, RevokeResponse } from '../../proto/gen/switchback/v1/admin.js';
+import type { AgentState, EnrollResponse, ListAgentsResponse, NatsConfigResponse, RevokeResponse, RotateLinkKeysResponse } from '../../proto/gen/switchback/v1/admin.js';
 import { GatewayCa } from '../ca/ca.js';
 import type { Controller } from '../controller.js';
+import { LinkKeyRotator } from '../link-keys/link-key-rotator.js';
 import type { GrpcListener } from '../northbound/admin-server.js';
 import type { CaStore } from '../store/store.js';
+import { CertRenewal } from './cert-renewal.js';
 import { startGrpcSouthbound } from './grpc-session.js';
 import { natsAuthorizationConfig } from './nats-config.js';
 import { startNatsSouthbound, type NatsSouthbound } from './nats-session.js';
@@ -30,6 +32,14 @@ export interface SouthboundOptions {
   natsUrls?: readonly string[];
   ackTimeoutMs?: number;
   natsBeatMs?: number;
+  /** Validity of certificates issued by enrollment (unless the request names one) and renewal; default 90 days. */
+  certValidityDays?: number;
+  /** At most one certificate per gateway in this time (renewal over the session); default 60 s. */
+  renewMinIntervalMs?: number;
+  /** Link keys older than this are rotated (ms); 0 or none: only on request and on revocation. */
+  linkKeyRotationMs?: number;
+  /** How long a link's previous key stays accepted after a rotation switched to the new one; default 5 s. */
+  linkKeyOverlapMs?: number;
 }
 
 /** What the admin API asks of the southbound side. */
@@ -38,6 +48,8 @@ export interface SouthboundAdmin {
   revoke(gatewayId: string, actor: string): RevokeResponse;
   agents(): ListAgentsResponse;
   natsConfig(): NatsConfigResponse;
+  /** Starts link key rotations (no ids: every link); the links started. */
+  rotateLinkKeys(linkIds: readonly string[], actor: string): RotateLinkKeysResponse;
 }
 
 export class Southbound implements SouthboundAdmin {
@@ -49,11 +61,21 @@ export class Southbound implements SouthboundAdmin {
     readonly grpc: GrpcListener | undefined,
     readonly nats: NatsSouthbound | undefined,
     private readonly opts: SouthboundOptions,
+    /** Certificates issued over sessions (stats: issued, refused). */
+    readonly renewal: CertRenewal,
   ) {}
+
+  private rotator: LinkKeyRotator | undefined;
 
   static async start(ctl: Controller, caStore: CaStore, opts: SouthboundOptions, clock: Clock): Promise<Southbound> {
     const ca = await GatewayCa.open(caStore, clock, (e) => ctl.emit(e));
-    const core = new SessionCore(ctl, { clock, isRevoked: (gw) => ca.isRevoked(gw), ackTimeoutMs: opts.ackTimeoutMs });
+    const renewal = new CertRenewal(ca, {
+      clock,
+      validityDays: opts.certValidityDays,
+      minIntervalMs: opts.renewMinIntervalMs,
+      issued: (gw, c) => ctl.audit(`agent:${gw}`, 'gateway.renew', gw, `renewed the certificate of ${gw}: ${c.serial}, valid until ${new Date(c.notAfterUnixMs).toISOString()}`),
+    });
+    const core = new SessionCore(ctl, { clock, isRevoked: (gw) => ca.isRevoked(gw), ackTimeoutMs: opts.ackTimeoutMs, issueCertificate: (gw, req) => renewal.issue(gw, req) });
     let grpc: GrpcListener | undefined;
     let nats: NatsSouthbound | undefined;
     try {
@@ -66,6 +88,7 @@ export class Southbound implements SouthboundAdmin {
           // Also accepted by a server without authorization.
           nkeySeed: ca.controllerNatsSeed,
           beatMs: opts.natsBeatMs,
+          isRevoked: (gw) => ca.isRevoked(gw),
           clock,
         });
       }
@@ -74,7 +97,10 @@ export class Southbound implements SouthboundAdmin {
       core.close();
       throw err;
     }
-    return new Southbound(ctl, clock, ca, core, grpc, nats, opts);
+    const sb = new Southbound(ctl, clock, ca, core, grpc, nats, opts, renewal);
+    // Runs with the sessions: rotations move on as the agents acknowledge.
+    sb.rotator = new LinkKeyRotator(ctl, { clock, periodMs: opts.linkKeyRotationMs, policy: opts.linkKeyOverlapMs !== undefined ? { overlapMs: opts.linkKeyOverlapMs } : {}, isRevoked: (gw) => ca.isRevoked(gw) });
+    return sb;
   }
 
   get grpcAddress(): string | undefined {
@@ -83,7 +109,7 @@ export class Southbound implements SouthboundAdmin {
 
   async enroll(gatewayId: string, validityDays: number, actor: string): Promise<EnrollResponse> {
     this.knownGateway(gatewayId);
-    const c = await this.ca.enroll(gatewayId, validityDays || undefined);
+    const c = await this.ca.enroll(gatewayId, validityDays || this.opts.certValidityDays);
     this.ctl.audit(actor, 'gateway.enroll', gatewayId, `issued certificate ${c.serial} to ${gatewayId}, valid until ${new Date(c.notAfterMs).toISOString()}`);
     return {
       gatewayId,
@@ -106,7 +132,19 @@ export class Southbound implements SouthboundAdmin {
     this.ca.revoke(gatewayId);
     const serials = before?.serials ?? [];
     this.ctl.audit(actor, 'gateway.revoke', gatewayId, `revoked ${gatewayId}${serials.length ? ` (certificates ${serials.join(', ')})` : ''}`);
+    // Its peers stop accepting every key it holds, now.
+    this.linkKeys.replaceKeysOf(gatewayId, actor);
     return { serials, sessionClosed: hadSession };
+  }
+
+  /** Link key rotation (controller/link-keys). */
+  get linkKeys(): LinkKeyRotator {
+    if (!this.rotator) throw new SwitchbackError('INTERNAL', 'link key rotator used before start'); // unreachable: start() sets it
+    return this.rotator;
+  }
+
+  rotateLinkKeys(linkIds: readonly string[], actor: string): RotateLinkKeysResponse {
+    return { linkIds: this.linkKeys.rotate(linkIds, actor) };
   }
 
   agents(): ListAgentsResponse {
@@ -140,6 +178,7 @@ export class Southbound implements SouthboundAdmin {
   }
 
   async close(): Promise<void> {
+    this.rotator?.close();
     this.core.close();
     await Promise.all([this.grpc?.close(), this.nats?.close()]);
     log.debug('southbound closed');

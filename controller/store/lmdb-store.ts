@@ -2,14 +2,26 @@
 // synchronous transactions for every multi-key change (lmdb-js style), and
 // compound array keys ([gateway, version]) for range scans over history.
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
+import { createLogger } from '../../common/log.js';
 import { SwitchbackError } from '../../common/errors.js';
+import { encodeFlowTable } from '../../common/table-codec.js';
 import { FlowTable, type Gateway, type Link, type Prefix, type Site, type Topology, type Vrf } from '../../common/model.js';
 import { JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
-import type { AckState, CaMaterial, CaStore, Commit, Enrollment, LinkKey, LinkStats, Store } from './store.js';
+import type { AckState, AdminCredential, CaMaterial, CaStore, Commit, Enrollment, LinkKey, LinkStats, Store } from './store.js';
 
 /** Versions kept per gateway so that a reconnecting agent gets a delta. */
 const HISTORY_PER_GATEWAY = 32;
+/** First byte of a `tables` record that names the current version instead of holding the table (never a FlowTable's first byte). */
+const CURRENT_POINTER = 0xff;
+
+function currentPointer(version: number): Buffer {
+  const b = Buffer.alloc(9);
+  b[0] = CURRENT_POINTER;
+  b.writeDoubleLE(version, 1);
+  return b;
+}
+const log = createLogger('store');
 
 export interface LmdbStoreOptions {
   path: string;
@@ -32,11 +44,18 @@ export class LmdbStore implements Store, CaStore {
   private readonly statsDb: Database<LinkStats, string>;
   private readonly caDb: Database<CaMaterial, string>;
   private readonly enrollmentsDb: Database<Enrollment, string>;
+  private readonly credentialsDb: Database<AdminCredential, string>;
   private cachedTopology: Topology | undefined;
+  private readonly path: string;
+  private failedBackgroundWrites = 0;
 
   constructor(opts: LmdbStoreOptions) {
+    this.path = opts.path;
     mkdirSync(opts.path, { recursive: true });
-    this.env = open({ path: opts.path, maxDbs: 16, ...(opts.mapSize ? { mapSize: opts.mapSize } : {}) });
+    // No event-turn batching: when such a batch fails to commit (a full
+    // volume), lmdb-js rejects a promise nobody holds and the process dies of
+    // an unhandled rejection; puts are still batched (commitDelay 0).
+    this.env = open({ path: opts.path, maxDbs: 16, eventTurnBatching: false, ...(opts.mapSize ? { mapSize: opts.mapSize } : {}) });
     this.meta = this.env.openDB({ name: 'meta' });
     this.model = {
       vrfs: this.env.openDB({ name: 'vrfs' }),
@@ -53,6 +72,7 @@ export class LmdbStore implements Store, CaStore {
     this.statsDb = this.env.openDB({ name: 'link-stats' });
     this.caDb = this.env.openDB({ name: 'ca' });
     this.enrollmentsDb = this.env.openDB({ name: 'enrollments' });
+    this.credentialsDb = this.env.openDB({ name: 'admin-credentials' });
     // A new epoch per run: agents refuse anything older, so a controller
     // restored from an old backup cannot roll gateways back.
     this.epoch = this.guard(() =>
@@ -79,8 +99,18 @@ export class LmdbStore implements Store, CaStore {
   }
 
   table(gatewayId: string): FlowTable | undefined {
-    const b = this.tablesDb.get(gatewayId);
+    const b = this.currentBytes(gatewayId, this.tablesDb.get(gatewayId));
     return b ? FlowTable.decode(b) : undefined;
+  }
+
+  /**
+   * A table's bytes are written once, into the history; `tables` holds a
+   * pointer to the current version (data written before this layout holds
+   * the whole table there, which is read as it is).
+   */
+  private currentBytes(gatewayId: string, b: Buffer | undefined): Buffer | undefined {
+    if (b && b.length === 9 && b[0] === CURRENT_POINTER) return this.historyDb.get([gatewayId, b.readDoubleLE(1)]);
+    return b;
   }
 
   tableAt(gatewayId: string, version: number): FlowTable | undefined {
@@ -89,7 +119,7 @@ export class LmdbStore implements Store, CaStore {
   }
 
   tables(): FlowTable[] {
-    return [...this.tablesDb.getRange()].map((e) => FlowTable.decode(e.value));
+    return [...this.tablesDb.getRange()].map((e) => FlowTable.decode(this.currentBytes(e.key, e.value)!));
   }
 
   linkKeys(): Map<string, LinkKey> {
@@ -108,7 +138,7 @@ export class LmdbStore implements Store, CaStore {
     // Acks arrive in bursts from many agents; the asynchronous put batches
     // them into few commits. Losing the last ack in a crash is harmless: the
     // agent says Hello with its version when it reconnects.
-    this.guard(() => this.acksDb.put(gatewayId, ack));
+    this.background(this.guard(() => this.acksDb.put(gatewayId, ack)), 'ack');
   }
 
   linkStats(): Map<string, LinkStats> {
@@ -116,7 +146,7 @@ export class LmdbStore implements Store, CaStore {
   }
 
   setLinkStats(linkId: string, stats: LinkStats): void {
-    this.guard(() => this.statsDb.put(linkId, stats));
+    this.background(this.guard(() => this.statsDb.put(linkId, stats)), 'link stats');
   }
 
   lastSeq(): number {
@@ -142,10 +172,9 @@ export class LmdbStore implements Store, CaStore {
         for (const [gatewayId, content] of c.tables ?? []) {
           // The journal sequence number is the version: versions only grow,
           // across restarts too, and a version names the change that made it.
-          const table = FlowTable.encode({ ...content, gatewayId, version: seq, epoch: this.epoch }).finish();
-          const buf = Buffer.from(table);
-          this.tablesDb.put(gatewayId, buf);
+          const buf = encodeFlowTable({ ...content, gatewayId, version: seq, epoch: this.epoch });
           this.historyDb.put([gatewayId, seq], buf);
+          this.tablesDb.put(gatewayId, currentPointer(seq));
           this.pruneHistory(gatewayId);
           versions.push({ gatewayId, version: seq });
         }
@@ -193,6 +222,14 @@ export class LmdbStore implements Store, CaStore {
     this.guard(() => this.enrollmentsDb.putSync(e.gatewayId, plain(e)));
   }
 
+  adminCredentials(): Map<string, AdminCredential> {
+    return new Map([...this.credentialsDb.getRange()].map((e) => [e.key, e.value]));
+  }
+
+  putAdminCredential(c: AdminCredential): void {
+    this.guard(() => this.credentialsDb.putSync(c.serial, plain(c)));
+  }
+
   async close(): Promise<void> {
     await this.env.close();
   }
@@ -226,17 +263,43 @@ export class LmdbStore implements Store, CaStore {
     for (const key of keys.slice(0, Math.max(0, keys.length - HISTORY_PER_GATEWAY))) this.historyDb.remove(key);
   }
 
-  /** LMDB failures become family errors; a full map is RESOURCE_EXHAUSTED. */
+  /**
+   * An asynchronous put's failure (a full volume) must not become an
+   * unhandled rejection that ends the process: the value is one a
+   * reconnecting agent or the next report restores, so it is logged.
+   */
+  private background(p: Promise<unknown>, what: string): void {
+    p.catch((err: unknown) => {
+      // lmdb-js rejects a second promise with the commit's own error.
+      const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
+      commitError?.catch(() => undefined);
+      this.failedBackgroundWrites++;
+      log.warn(`store: ${what} not written`, { error: err instanceof Error ? err.message : String(err), failed: this.failedBackgroundWrites });
+    });
+  }
+
+  /** LMDB failures become family errors; a full map or volume is RESOURCE_EXHAUSTED. */
   private guard<T>(fn: () => T): T {
     try {
       return fn();
     } catch (err) {
       if (err instanceof SwitchbackError) throw err;
       const msg = err instanceof Error ? err.message : String(err);
-      if (/MDB_MAP_FULL|No space left|ENOSPC/i.test(msg)) {
+      // Growing the file onto a full volume reports EIO, not ENOSPC.
+      if (/MDB_MAP_FULL|No space left|ENOSPC/i.test(msg) || (/Input\/output error|EIO/.test(msg) && this.volumeFull())) {
         throw new SwitchbackError('RESOURCE_EXHAUSTED', `store is full: ${msg}`, { cause: err });
       }
       throw new SwitchbackError('INTERNAL', `store: ${msg}`, { cause: err });
+    }
+  }
+
+  /** Less than 1 MiB left for the store's files. */
+  private volumeFull(): boolean {
+    try {
+      const fs = statfsSync(this.path);
+      return fs.bavail * fs.bsize < 2 ** 20;
+    } catch {
+      return false;
     }
   }
 }

@@ -199,7 +199,12 @@ function copyKey(k: LinkKey): LinkKey {
     keyId: k.keyId,
     ...(k.previousKey ? { previousKey: Buffer.from(k.previousKey) } : {}),
     ...(k.previousKeyId !== undefined ? { previousKeyId: k.previousKeyId } : {}),
+    ...(k.nextKey ? { nextKey: Buffer.from(k.nextKey) } : {}),
+    ...(k.nextKeyId !== undefined ? { nextKeyId: k.nextKeyId } : {}),
     createdMs: k.createdMs,
+    ...(k.phase !== undefined ? { phase: k.phase } : {}),
+    ...(k.phaseVersion !== undefined ? { phaseVersion: k.phaseVersion } : {}),
+    ...(k.phaseMs !== undefined ? { phaseMs: k.phaseMs } : {}),
   };
 }
 

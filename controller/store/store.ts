@@ -6,13 +6,26 @@ import type { JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
 
 export type { JournalEntry };
 
-/** AEAD key material of one link; the previous key stays valid during a rotation. */
+/**
+ * AEAD key material of one link and the state of its rotation
+ * (controller/link-keys/rotation.ts): the next key is accepted but not sent
+ * yet, the previous key stays accepted for an overlap after the switch.
+ */
 export interface LinkKey {
   key: Buffer;
   keyId: number;
   previousKey?: Buffer;
   previousKeyId?: number;
+  nextKey?: Buffer;
+  nextKeyId?: number;
+  /** When the sending key became current (wall ms): the rotation schedule counts from here. */
   createdMs: number;
+  /** A rotation in progress: 'announce' (next key out), 'switch' (sending the new key, previous kept). */
+  phase?: 'announce' | 'switch';
+  /** The table version that carries the phase to the link's ends; both must acknowledge it before the next phase. */
+  phaseVersion?: number;
+  /** When the phase was committed (wall ms). */
+  phaseMs?: number;
 }
 
 export interface AckState {
@@ -55,6 +68,18 @@ export interface Enrollment {
   issuedMs: number;
   notAfterMs: number;
   /** Set while the gateway is revoked (cleared by a new enrollment). */
+  revokedMs?: number;
+}
+
+/** A client certificate for a person or tool on the admin API (controller/ca/admin-credentials.ts). */
+export interface AdminCredential {
+  /** Upper-case hex, no leading zeros: the store key. */
+  serial: string;
+  name: string;
+  role: string;
+  issuedMs: number;
+  notAfterMs: number;
+  issuedBy: string;
   revokedMs?: number;
 }
 
@@ -103,4 +128,8 @@ export interface CaStore {
   enrollments(): Map<string, Enrollment>;
   /** Durable when it returns: a revocation must not be lost in a crash. */
   putEnrollment(e: Enrollment): void;
+  /** Admin API credentials by serial. */
+  adminCredentials(): Map<string, AdminCredential>;
+  /** Durable when it returns. */
+  putAdminCredential(c: AdminCredential): void;
 }

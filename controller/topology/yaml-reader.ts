@@ -11,6 +11,7 @@ import {
   isScalar,
   isSeq,
   parseDocument,
+  Parser,
   type Document,
   type Pair,
 } from 'yaml';
@@ -18,6 +19,12 @@ import { closest, problemsError, show, type Problem } from './problems.js';
 
 /** Larger inputs are refused before parsing: a topology file is kilobytes, not megabytes. */
 export const MAX_YAML_BYTES = 16 * 1024 * 1024;
+/**
+ * Deeper collections are refused before the document is composed: the yaml
+ * package recurses once per level, and after a stack overflow there its next
+ * parse aborts the whole process (V8 out of memory). Found by fuzzing.
+ */
+export const MAX_YAML_NESTING = 64;
 
 export interface ParsedYaml {
   doc: Document.Parsed;
@@ -37,6 +44,10 @@ export function parseYaml(text: string, source: string): ParsedYaml {
       { field: '', source, message: `the file is ${text.length} characters long; at most ${MAX_YAML_BYTES} are accepted` },
     ]);
   }
+  const deep = lineTooDeep(text, MAX_YAML_NESTING);
+  if (deep !== undefined) {
+    throw problemsError([{ field: '', source, line: deep, message: `collections nested more than ${MAX_YAML_NESTING} levels deep` }]);
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
   const reader = new YamlReader(source, lineCounter);
@@ -51,6 +62,26 @@ export function parseYaml(text: string, source: string): ParsedYaml {
     );
   }
   return { doc, reader };
+}
+
+/** The line where collections first nest deeper than `limit`, from the yaml package's CST (built without recursion). */
+function lineTooDeep(text: string, limit: number): number | undefined {
+  const lines = new LineCounter();
+  type CstNode = { type?: string; offset?: number; value?: unknown; items?: { key?: unknown; value?: unknown }[] };
+  for (const token of new Parser(lines.addNewLine).parse(text)) {
+    const stack: [unknown, number][] = [[token, 0]];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      if (!node || typeof node !== 'object') continue;
+      const n = node as CstNode;
+      if (n.type === 'document') stack.push([n.value, depth]);
+      else if (n.type === 'block-map' || n.type === 'block-seq' || n.type === 'flow-collection') {
+        if (depth + 1 > limit) return lines.linePos(n.offset ?? 0).line;
+        for (const it of n.items ?? []) stack.push([it.key, depth + 1], [it.value, depth + 1]);
+      }
+    }
+  }
+  return undefined;
 }
 
 function yamlErrorText(code: string, message: string): string {

@@ -8,9 +8,9 @@ import { SwitchbackError, asSwitchbackError } from '../../common/errors.js';
 import { applyDelta, tableHash } from '../../common/flow-table.js';
 import { createLogger } from '../../common/log.js';
 import type { FlowTable, TableDelta } from '../../common/model.js';
-import type { Counter, LinkReport, SessionRequest, SessionResponse, TableSnapshot } from '../../proto/gen/switchback/v1/session.js';
+import type { CertificateIssued, Counter, LinkReport, SessionRequest, SessionResponse, TableSnapshot } from '../../proto/gen/switchback/v1/session.js';
 import type { HeldTable, TableStore } from './local-table-store.js';
-import type { ControlSession, ControlTransport } from './transport.js';
+import type { ControlSession, ControlTransport, TlsCredentials } from './transport.js';
 
 const log = createLogger('control');
 
@@ -18,7 +18,9 @@ export type ControlEvent =
   /** A table for the data plane: the persisted one at start, then every newer one applied. */
   | { type: 'table'; table: FlowTable; source: 'local' | 'controller' | 'kv' }
   | { type: 'connected'; epoch: number; transport: string }
-  | { type: 'disconnected'; reason: string };
+  | { type: 'disconnected'; reason: string }
+  /** The controller's answer to requestCertificate() (control/cert-renewer.ts checks it). */
+  | { type: 'certificate'; certificate: CertificateIssued };
 
 export type ControlListener = (e: ControlEvent) => void;
 
@@ -85,6 +87,8 @@ export class ControlClient {
   private lastFallbackMs = -Infinity;
   private lastFailure: string | undefined;
   private loop: Promise<void> | undefined;
+  /** Ends the current session from this side (see reconnect()). */
+  private endSession: ((e: SwitchbackError) => void) | undefined;
 
   constructor(private readonly opts: ControlClientOptions) {
     this.gatewayId = opts.gatewayId;
@@ -150,6 +154,33 @@ export class ControlClient {
 
   sendCounters(counters: Counter[]): void {
     this.send({ body: { $case: 'counters', counters: { gatewayId: this.gatewayId, counters } } });
+  }
+
+  /** Sends a CSR on the open session; false when there is none. The answer comes as a 'certificate' event. */
+  requestCertificate(csrPem: string): boolean {
+    if (!this.session) return false;
+    this.send({ body: { $case: 'certificateRequest', certificateRequest: { gatewayId: this.gatewayId, csrPem } } });
+    return true;
+  }
+
+  /**
+   * Switches the transport to new credentials (a renewed certificate) and
+   * reconnects at once so that they are in use; the table stays as it is.
+   * False when the transport has no credentials to switch (NATS: its NKey).
+   */
+  useCredentials(tls: TlsCredentials): boolean {
+    if (!this.transport.updateCredentials) return false;
+    this.transport.updateCredentials(tls);
+    this.reconnect('new credentials');
+    return true;
+  }
+
+  /** Ends the open session (if any); the client opens a new one after the usual short wait. */
+  reconnect(reason: string): void {
+    const s = this.session;
+    if (!s) return;
+    s.close();
+    this.endSession?.(new SwitchbackError('UNAVAILABLE', `reconnecting: ${reason}`));
   }
 
   private emit(e: ControlEvent): void {
@@ -218,12 +249,14 @@ export class ControlClient {
       return new SwitchbackError('UNAVAILABLE', 'stopped');
     }
     this.session = session;
+    this.endSession = ended;
     this.snapshotAsked = false;
     this.announced = false;
     this.stats.sessions++;
     for (const r of this.reports.values()) this.send({ body: { $case: 'linkReport', linkReport: r } });
     const reason = await this.untilStopped(done, new SwitchbackError('UNAVAILABLE', 'stopped'));
     this.session = undefined;
+    this.endSession = undefined;
     if (!this.stopped) {
       log.info('controller session ended; keeping the current table', { gateway: this.gatewayId, code: reason.code, reason: reason.message, version: this.held?.table.version ?? 0 });
       this.emit({ type: 'disconnected', reason: reason.message });
@@ -290,6 +323,8 @@ export class ControlClient {
         this.stats.inSync++;
         if (body.inSync.version !== this.held?.table.version) return this.askSnapshot(`controller says in sync at ${body.inSync.version}, held ${this.held?.table.version ?? 0}`);
         return this.connectedAt(m.epoch);
+      case 'certificate':
+        return this.emit({ type: 'certificate', certificate: body.certificate });
       default:
         // Heartbeats and refusals are the transport's business.
         return;

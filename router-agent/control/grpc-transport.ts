@@ -5,7 +5,7 @@ import { credentials, type ChannelCredentials, type ClientDuplexStream, type Ser
 import { SwitchbackError } from '../../common/errors.js';
 import { SouthboundServiceClient, type Hello, type SessionRequest, type SessionResponse } from '../../proto/gen/switchback/v1/session.js';
 import { fromServiceError } from '../../controller/northbound/grpc-status.js';
-import type { ControlSession, ControlTransport, SessionHandlers } from './transport.js';
+import type { ControlSession, ControlTransport, SessionHandlers, TlsCredentials } from './transport.js';
 
 export interface GrpcTransportOptions {
   /** The controller's southbound address, host:port. */
@@ -18,22 +18,36 @@ export interface GrpcTransportOptions {
 
 export class GrpcTransport implements ControlTransport {
   readonly name = 'grpc';
-  private readonly client: SouthboundServiceClient;
+  private client: SouthboundServiceClient;
   private readonly openTimeoutMs: number;
   private readonly calls = new Set<ClientDuplexStream<SessionRequest, SessionResponse>>();
 
-  constructor(opts: GrpcTransportOptions) {
+  constructor(private readonly opts: GrpcTransportOptions) {
+    this.openTimeoutMs = opts.openTimeoutMs ?? 10_000;
+    this.client = this.newClient(opts.tls);
+  }
+
+  /** Sessions opened from now on present the new certificate; an open one keeps its connection until it ends. */
+  updateCredentials(tls: TlsCredentials): void {
+    if (!this.opts.tls) throw new SwitchbackError('FAILED_PRECONDITION', 'this gRPC transport is not using TLS', { field: 'tls' });
+    const old = this.client;
+    this.client = this.newClient({ ...this.opts.tls, ...tls });
+    // grpc-js keeps a channel's in-flight calls running after close().
+    old.close();
+  }
+
+  private newClient(tls: GrpcTransportOptions['tls']): SouthboundServiceClient {
+    const opts = this.opts;
     let creds: ChannelCredentials;
-    if (opts.tls) {
-      creds = credentials.createSsl(Buffer.from(opts.tls.caPem), Buffer.from(opts.tls.keyPem), Buffer.from(opts.tls.certPem));
+    if (tls) {
+      creds = credentials.createSsl(Buffer.from(tls.caPem), Buffer.from(tls.keyPem), Buffer.from(tls.certPem));
     } else if (opts.insecure) {
       creds = credentials.createInsecure();
     } else {
       throw new SwitchbackError('INVALID_ARGUMENT', 'gRPC transport needs TLS credentials (a bundle) or an explicit insecure flag', { field: 'tls' });
     }
-    this.openTimeoutMs = opts.openTimeoutMs ?? 10_000;
-    this.client = new SouthboundServiceClient(opts.address, creds, {
-      ...(opts.tls?.serverName ? { 'grpc.ssl_target_name_override': opts.tls.serverName } : {}),
+    return new SouthboundServiceClient(opts.address, creds, {
+      ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
       // Tables can be large; the default 4 MB limit would refuse a big site.
       'grpc.max_receive_message_length': 256 << 20,
       // Reconnect on the agent's own schedule, not grpc-js's two-minute cap.

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { SwitchbackError } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { FlowTable } from '../../common/model.js';
+import { encodeFlowTable } from '../../common/table-codec.js';
 
 const log = createLogger('control');
 
@@ -59,7 +60,7 @@ export class LmdbTableStore implements TableStore {
 
   async save(gatewayId: string, held: HeldTable): Promise<void> {
     try {
-      await this.db.put(gatewayId, { epoch: held.epoch, table: FlowTable.encode(held.table).finish() });
+      await this.db.put(gatewayId, { epoch: held.epoch, table: encodeFlowTable(held.table) });
     } catch (err) {
       throw new SwitchbackError('RESOURCE_EXHAUSTED', `cannot persist table of ${gatewayId}: ${(err as Error).message}`, { cause: err });
     }
@@ -80,7 +81,7 @@ export class MemoryTableStore implements TableStore {
   }
 
   async save(gatewayId: string, held: HeldTable): Promise<void> {
-    this.data.set(gatewayId, { epoch: held.epoch, table: FlowTable.encode(held.table).finish() });
+    this.data.set(gatewayId, { epoch: held.epoch, table: encodeFlowTable(held.table) });
   }
 
   async close(): Promise<void> {}

@@ -88,6 +88,9 @@ export class NatsTransport implements ControlTransport {
     const status = m.headers?.code ?? 0;
     if (status === 404) return undefined;
     if (status >= 400) throw new SwitchbackError('UNAVAILABLE', `KV get: ${status} ${m.headers?.description ?? ''}`);
+    // A deleted or purged entry (the gateway was revoked) leaves a marker, not a table.
+    const op = m.headers?.get('KV-Operation');
+    if (op === 'DEL' || op === 'PURGE') return undefined;
     try {
       return TableSnapshot.decode(m.data);
     } catch (err) {

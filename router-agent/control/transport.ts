@@ -5,6 +5,13 @@
 import type { SwitchbackError } from '../../common/errors.js';
 import type { Hello, SessionRequest, SessionResponse, TableSnapshot } from '../../proto/gen/switchback/v1/session.js';
 
+/** PEM key, certificate and CA of a gateway (from its bundle). */
+export interface TlsCredentials {
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+}
+
 export interface SessionHandlers {
   /** Responses in the order the controller sent them, the answer to the Hello first. */
   message(m: SessionResponse): void;
@@ -29,5 +36,7 @@ export interface ControlTransport {
   open(hello: Hello, handlers: SessionHandlers): Promise<ControlSession>;
   /** The newest table kept outside the controller (NATS: the KV bucket), if the transport has such a place. */
   fetchLatest?(gatewayId: string): Promise<TableSnapshot | undefined>;
+  /** New TLS credentials (a renewed certificate) for the sessions opened from now on; a transport without TLS has none. */
+  updateCredentials?(tls: TlsCredentials): void;
   close(): Promise<void>;
 }

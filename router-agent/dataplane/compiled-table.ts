@@ -40,12 +40,16 @@ export class PeerKeys {
     readonly keyId8: number,
     readonly previousKey: Buffer | null,
     readonly previousKeyId8: number,
+    /** A key being rolled out: accepted on receive, never used to send. */
+    readonly nextKey: Buffer | null = null,
+    readonly nextKeyId8 = -1,
   ) {}
 
-  /** The key for a received key id byte: current, previous (during a rotation), or null. */
+  /** The key for a received key id byte: current, previous or next (during a rotation), or null. */
   forKeyId(id: number): Buffer | null {
     if (id === this.keyId8) return this.key;
     if (this.previousKey !== null && id === this.previousKeyId8) return this.previousKey;
+    if (this.nextKey !== null && id === this.nextKeyId8) return this.nextKey;
     return null;
   }
 
@@ -54,7 +58,7 @@ export class PeerKeys {
   }
 
   [inspect.custom](): string {
-    return `PeerKeys(id ${this.keyId8}${this.previousKey ? `, previous ${this.previousKeyId8}` : ''})`;
+    return `PeerKeys(id ${this.keyId8}${this.previousKey ? `, previous ${this.previousKeyId8}` : ''}${this.nextKey ? `, next ${this.nextKeyId8}` : ''})`;
   }
 }
 
@@ -262,6 +266,17 @@ function compilePeer(p: Peer, f: string, ownNodeId: number, ctx: CompileContext)
       throw invalid(`${f}.previousKeyId`, `must differ from keyId ${p.keyId} in its low 8 bits (the tunnel header carries 8 bits of key id)`);
     }
   }
+  const hasNext = isBytes(p.nextKey) && p.nextKey.length > 0;
+  if (p.nextKey !== undefined && p.nextKey !== null && !isBytes(p.nextKey)) {
+    throw invalid(`${f}.nextKey`, 'must be bytes');
+  }
+  if (hasNext) {
+    if (p.nextKey.length !== KEY_LENGTH) throw invalid(`${f}.nextKey`, `must be empty or ${KEY_LENGTH} bytes, got ${p.nextKey.length}`);
+    if (!isU32(p.nextKeyId)) throw invalid(`${f}.nextKeyId`, `must be an integer 0-${MAX_U32}`);
+    if ((p.nextKeyId & 0xff) === (p.keyId & 0xff) || (hasPrevious && (p.nextKeyId & 0xff) === (p.previousKeyId & 0xff))) {
+      throw invalid(`${f}.nextKeyId`, `must differ from keyId and previousKeyId in its low 8 bits (the tunnel header carries 8 bits of key id)`);
+    }
+  }
 
   const outerFamily = endpoints.length > 0 ? hostFamily(endpoints[0].host) : 6;
   const overhead = tunnelOverhead(ctx.mode, outerFamily);
@@ -278,6 +293,8 @@ function compilePeer(p: Peer, f: string, ownNodeId: number, ctx: CompileContext)
     p.keyId & 0xff,
     hasPrevious ? Buffer.from(p.previousKey) : null,
     hasPrevious ? p.previousKeyId & 0xff : -1,
+    hasNext ? Buffer.from(p.nextKey) : null,
+    hasNext ? p.nextKeyId & 0xff : -1,
   );
   const frozenEndpoints = Object.freeze(endpoints.map((ep) => Object.freeze({ host: ep.host, port: ep.port })));
   return new CompiledPeer(p.gatewayId, p.nodeId, p.linkId, frozenEndpoints, tableMtu, overhead, keys, runtime, fmix32(p.nodeId));

@@ -4,7 +4,7 @@
 export const DROP_REASONS = [
   'no_route', // no rule for (VRF, destination), no table yet, or a delivery into a VRF this agent does not serve
   'no_usable_next_hop', // every primary and the backup are down
-  'auth', // AEAD failed, or a key id neither current nor previous
+  'auth', // AEAD failed, or a key id neither current, previous nor next
   'replay', // authenticated but already seen or too old
   'hop_limit', // tunnel hop limit (or, over GRE, the inner TTL) ran out
   'mtu', // did not fit the tunnel and could not be fragmented (an ICMP error may have gone back)

@@ -267,6 +267,10 @@ export class HealthMonitor {
         this.emit({ type: 'peer-down', peerId: id, linkId: e.linkId, atMs: t, missed: e.probe.config.multiplier, silentMs: t - (e.probe.lastHeardAt() ?? t) });
         return;
       }
+      // Past the deadline without `multiplier` probes sent since the last
+      // reply: this agent fell behind, not the peer; the tick that sends the
+      // next probe looks again.
+      if (e.probe.awaitingProbes(t)) return;
       // Not down yet: either a reply moved the deadline (then this arms
       // nothing and the next tick looks again), or the timer fired a little
       // before the deadline, as Node's do (they run on a millisecond loop

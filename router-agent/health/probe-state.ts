@@ -5,7 +5,14 @@
 // - UP -> DOWN when `multiplier` whole probe intervals have passed without
 //   a reply: at exactly lastReply + multiplier x interval (or, before any
 //   reply, that long after the first probe). Not one interval earlier, not
-//   later; the monitor arms a timer for that instant.
+//   later; the monitor arms a timer for that instant. And only once at
+//   least `multiplier` probes went out since the last reply: silence counts
+//   against the peer only for probes it was sent. An agent that was itself
+//   stalled (CPU starved, a long GC, a frozen machine) sent none while it
+//   stood still; declaring every peer down when it wakes would drop its
+//   traffic for the hold time although no tunnel failed. In an agent that
+//   runs on time the condition already holds at the deadline (a probe per
+//   interval), so the detection time does not change.
 // - DOWN -> UP only once replies have been seen in every interval for
 //   `holdMs`, counted from the first reply of that run; an interval without
 //   a reply restarts the count. A link that flaps faster than the hold time
@@ -78,6 +85,8 @@ export class PeerProbe {
   /** When the state changed before the last change (the start of the DOWN that just ended, say). */
   previousChange: number | undefined;
   private lastReplyAt: number | undefined;
+  /** Liveness probes sent since the last reply (or the first probe). */
+  private sentSinceReply = 0;
   private replyInInterval = false;
   private firstReplyInInterval = 0;
   /** Start of the current continuous run of answered intervals while DOWN. */
@@ -123,6 +132,7 @@ export class PeerProbe {
       // Detection runs from the first probe until there is a reply.
       this.lastReplyAt = now;
     }
+    this.sentSinceReply++;
     return this.record(now, 0);
   }
 
@@ -136,10 +146,16 @@ export class PeerProbe {
     return this.lastReplyAt === undefined ? undefined : this.lastReplyAt + this.detectMs();
   }
 
-  /** 'down' when the detection time has run out without a reply (the monitor calls it at the deadline). */
+  /** Whether the deadline has passed but fewer than `multiplier` probes went out since the last reply (this side fell behind). */
+  awaitingProbes(now: number): boolean {
+    const dl = this.deadline();
+    return this.state === 'up' && dl !== undefined && now >= dl && this.sentSinceReply < this.config.multiplier;
+  }
+
+  /** 'down' when the detection time has run out without a reply to `multiplier` probes (the monitor calls it at the deadline). */
   checkDetection(now: number): Transition | undefined {
     const dl = this.deadline();
-    if (this.state !== 'up' || dl === undefined || now < dl) return undefined;
+    if (this.state !== 'up' || dl === undefined || now < dl || this.sentSinceReply < this.config.multiplier) return undefined;
     this.downBeforeFirstReply = this.received === 0;
     return this.set('down', now);
   }
@@ -182,6 +198,7 @@ export class PeerProbe {
     }
     slot.replied = true;
     this.received++;
+    this.sentSinceReply = 0;
     if (this.lastReplyAt === undefined || now > this.lastReplyAt) this.lastReplyAt = now;
     if (!this.replyInInterval) {
       this.replyInInterval = true;

@@ -1,9 +1,10 @@
 // The one narrow port between the data plane and an underlay network. Three
-// implementations: UDP (the default, crosses NAT), GRE over raw IP (plaintext,
-// trusted underlays only) and an in-memory hub (tests, simulator). The data
-// plane sees only this interface, so the simulator swaps the network out.
+// kinds: UDP (the default, crosses NAT; on node:dgram or, batched, on the
+// native addon), GRE over raw IP (plaintext, trusted underlays only) and an
+// in-memory hub (tests, simulator). The data plane sees only this interface,
+// so the simulator swaps the network out.
 //
-// Packet-path contract shared by all three (checked by test/io/underlay-contract.ts):
+// Packet-path contract shared by all of them (checked by test/io/underlay-contract.ts):
 // - send() never throws: bad bytes or a bad destination, a full send queue or
 //   a closed port are counted in `txDropped`; a send the kernel refuses in
 //   `txErrors`.

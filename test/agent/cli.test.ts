@@ -11,7 +11,8 @@ const cli = suite('switchback agent arguments');
 let dir: string;
 cli.before(() => {
   dir = mkdtempSync(join(tmpdir(), 'sb-agent-cli-'));
-  writeFileSync(join(dir, 'garbage.json'), '{ not json');
+  // Owner-only, as a bundle must be: the agent checks the mode before the content.
+  writeFileSync(join(dir, 'garbage.json'), '{ not json', { mode: 0o600 });
   writeFileSync(join(dir, 'other.json'), JSON.stringify({ gatewayId: 'someone-else', version: 3 }));
 });
 cli.after(() => rmSync(dir, { recursive: true, force: true }));

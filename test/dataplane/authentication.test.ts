@@ -129,4 +129,58 @@ auth('key rotation: the previous key is accepted during the overlap, then refuse
   assert.equal(b.fromUnderlay(newKeyPacket, 0), { type: 'drop', reason: 'replay' });
 });
 
+auth('two-phase rotation: an announced next key is accepted on receive but never used to send', () => {
+  const K2 = key(0x22);
+  const a = gateway(tableA());
+  const b = gateway(tableB());
+  // Phase 1 on both ends: send K1 (id 1), accept K1 and K2 (id 2).
+  const annA = tableA(2);
+  annA.peers[0] = peer('B', 2, K_AB, { nextKey: K2, nextKeyId: 2 });
+  const annB = tableB(2);
+  annB.peers[0] = peer('A', 1, K_AB, { nextKey: K2, nextKeyId: 2 });
+  a.setTable(annA);
+  b.setTable(annB);
+  const stillOld = sent(a.fromAccess(pkt('10.2.0.1'), 0));
+  assert.is(stillOld[3], 1, 'the next key is not used to send');
+  assert.is(b.fromUnderlay(stillOld, 0).type, 'deliver');
+  // Phase 2 reached A first: A sends with K2; B, still in phase 1, opens it with its next key.
+  const swA = tableA(3);
+  swA.peers[0] = peer('B', 2, K2, { keyId: 2, previousKey: K_AB, previousKeyId: 1 });
+  a.setTable(swA);
+  const early = sent(a.fromAccess(pkt('10.2.0.1'), 0));
+  assert.is(early[3], 2);
+  assert.is(b.fromUnderlay(early, 0).type, 'deliver');
+  assert.is(b.snapshot().drops.auth, 0);
+  // Without the announcement the same packet would have been refused.
+  const unaware = gateway(tableB());
+  assert.equal(unaware.fromUnderlay(early, 0), { type: 'drop', reason: 'auth' });
+});
+
+auth('a revoked peer: its current and announced keys are refused once the new key replaced them', () => {
+  const K2 = key(0x22);
+  const K3 = key(0x33);
+  // A (to be revoked) holds K1 and the announced K2 of a rotation in progress.
+  const annA = tableA(2);
+  annA.peers[0] = peer('B', 2, K_AB, { nextKey: K2, nextKeyId: 2 });
+  const a = gateway(annA);
+  const withK1 = sent(a.fromAccess(pkt('10.2.0.1'), 0));
+  // A K2 packet, as A seals it once at phase 2.
+  const swA = tableA(3);
+  swA.peers[0] = peer('B', 2, K2, { keyId: 2, previousKey: K_AB, previousKeyId: 1 });
+  const a2 = gateway(swA, { initialCounter: 1000n });
+  const withK2 = sent(a2.fromAccess(pkt('10.2.0.1'), 0));
+  // B's table after the revocation: key K3 (id 3), no previous, no next.
+  const revoked = tableB(4);
+  revoked.peers[0] = peer('A', 1, K3, { keyId: 3 });
+  const b = gateway(revoked);
+  assert.equal(b.fromUnderlay(withK1, 0), { type: 'drop', reason: 'auth' });
+  assert.equal(b.fromUnderlay(withK2, 0), { type: 'drop', reason: 'auth' });
+  // Even with its key id byte rewritten to the new id, the old key fails the AEAD.
+  const relabeled = Buffer.from(withK1);
+  relabeled[3] = 3;
+  assert.equal(b.fromUnderlay(relabeled, 0), { type: 'drop', reason: 'auth' });
+  assert.is(b.snapshot().drops.auth, 3);
+  assert.is(b.snapshot().peers.find((p) => p.gatewayId === 'A')?.rxPackets, 0);
+});
+
 auth.run();

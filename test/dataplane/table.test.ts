@@ -70,6 +70,11 @@ tables('bad peers are refused: keys, ids, node ids, MTU, endpoints, key id clash
   refused(withPeer(0, { key: 'secret' }), 'peers[0].key');
   refused(withPeer(0, { previousKey: Buffer.alloc(31), previousKeyId: 2 }), 'peers[0].previousKey');
   refused(withPeer(0, { previousKey: key(9), previousKeyId: 257 }), /low 8 bits/);
+  refused(withPeer(0, { nextKey: Buffer.alloc(31), nextKeyId: 2 }), 'peers[0].nextKey');
+  refused(withPeer(0, { nextKey: 'secret' as never, nextKeyId: 2 }), 'peers[0].nextKey');
+  refused(withPeer(0, { nextKey: key(9), nextKeyId: 257 }), 'peers[0].nextKeyId');
+  refused(withPeer(0, { nextKey: key(9), nextKeyId: 3, previousKey: key(8), previousKeyId: 259 }), 'peers[0].nextKeyId');
+  refused(withPeer(0, { nextKey: key(9), nextKeyId: -1 }), 'peers[0].nextKeyId');
   refused(withPeer(1, { gatewayId: 'B' }), 'peers[1].gatewayId');
   refused(withPeer(1, { nodeId: 2 }), 'peers[1].nodeId');
   refused(withPeer(0, { nodeId: 1 }), /own node id/);

@@ -44,12 +44,12 @@ e2e.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startAgents(mode: 'udp' | 'gre') {
+async function startAgents(mode: 'udp' | 'gre', extra: string[] = []) {
   const agents = [];
   for (const gw of ['gw-a', 'gw-b']) {
     const ns = net.gwNs.get(gw)!;
     const underlay = mode === 'udp'
-      ? ['--listen', `${net.endpoint(gw)}:4789`]
+      ? ['--listen', `${net.endpoint(gw)}:4789`, ...extra]
       : ['--underlay', 'gre', '--gre-insecure', '--local-address', net.endpoint(gw)];
     agents.push(await startAgentProcess(h, ns, ['--id', gw, '--table', tables.get(gw)!, ...underlay, '--tun', 'sb0', '--metrics', `${net.endpoint(gw)}:9101`]));
   }
@@ -101,6 +101,7 @@ async function tcpTransfer(bytes: number): Promise<{ sent: string; received: str
 e2e('UDP tunnels with AEAD: ping and a TCP transfer between the hosts', async () => {
   const agents = await startAgents('udp');
   try {
+    for (const a of agents) assert.match(a.output(), /udp underlay \S+ \(native I\/O\)/, 'batched native UDP I/O by default');
     const ping = await h.exec(net.hostNs.get('a')!, 'ping', ['-c', '5', '-i', '0.2', '-W', '2', '-n', '10.2.0.10']);
     assert.match(ping.stdout, / 0% packet loss/, ping.stdout + ping.stderr);
     const t = await tcpTransfer(2_000_000);
@@ -120,6 +121,19 @@ e2e('UDP tunnels with AEAD: ping and a TCP transfer between the hosts', async ()
   // A clean shutdown removes the TUN device and its routes.
   const links = await h.exec(net.gwNs.get('gw-a')!, 'ip', ['-o', 'link', 'show']);
   assert.not.match(links.stdout, /sb0/);
+});
+
+e2e('UDP tunnels over node:dgram (--udp-io dgram, the fallback): ping and a TCP transfer', async () => {
+  const agents = await startAgents('udp', ['--udp-io', 'dgram']);
+  try {
+    for (const a of agents) assert.match(a.output(), /udp underlay \S+ \(dgram I\/O\)/);
+    const ping = await h.exec(net.hostNs.get('a')!, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '-n', '10.2.0.10']);
+    assert.match(ping.stdout, / 0% packet loss/, ping.stdout + ping.stderr);
+    const t = await tcpTransfer(1_000_000);
+    assert.is(t.received, t.sent);
+  } finally {
+    await stopAgents(agents);
+  }
 });
 
 e2e('a 1,500-byte DF ping gets "fragmentation needed" with the tunnel MTU instead of a black hole', async () => {

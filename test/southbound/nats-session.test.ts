@@ -42,7 +42,7 @@ async function startNatsController(): Promise<Running> {
   for (const gw of CONTRACT_GATEWAYS) seeds.set(gw, (await sb.ca.enroll(gw)).natsSeed);
   // The server runs exactly the authorization the ctl command generates.
   const server = await startNatsServer({ config: sb.natsConfig().config });
-  const nats = await startNatsSouthbound(sb.core, ctl.store, { servers: server.url, nkeySeed: sb.ca.controllerNatsSeed, clock, beatMs: 200 });
+  const nats = await startNatsSouthbound(sb.core, ctl.store, { servers: server.url, nkeySeed: sb.ca.controllerNatsSeed, clock, beatMs: 200, isRevoked: (gw) => sb.ca.isRevoked(gw) });
   return { ctl, sb, nats, server, store, dir, seeds };
 }
 
@@ -156,6 +156,24 @@ n('garbage on a report subject is refused with a log line; the session and the s
   assert.ok(r.sb.core.session('o0001'), 'the session is still open');
   assert.not.ok(got.includes('closed'));
   s.close();
+  await t.close();
+});
+
+// Revocation replaces the revoked gateway's link keys on its peers. Until
+// nats-server reloads its authorization the revoked credentials still log
+// in, so the bucket must not hold a table for it with the replacement keys.
+n("a revoked gateway's bucket entry is purged, so it cannot read the keys that replaced its own", async () => {
+  const t = new NatsTransport({ servers: r.server.url, gatewayId: 'o0006', nkeySeed: r.seeds.get('o0006')! });
+  assert.ok((await t.fetchLatest())?.table, 'the bucket holds its table before the revocation');
+  r.sb.revoke('o0006', 'test');
+  let snap = await t.fetchLatest();
+  for (let i = 0; i < 100 && snap; i++) {
+    await new Promise((res) => setTimeout(res, 20));
+    snap = await t.fetchLatest();
+  }
+  assert.is(snap, undefined, 'no table in the bucket for a revoked gateway');
+  assert.ok(r.ctl.store.table('o0005'), 'others keep theirs');
+  assert.ok((await new NatsTransport({ servers: r.server.url, gatewayId: 'o0005', nkeySeed: r.seeds.get('o0005')! }).fetchLatest())?.table);
   await t.close();
 });
 

@@ -255,4 +255,36 @@ s('a revoked event closes the session; a newer session supersedes an older one',
   assert.is(core.session('o0001'), undefined);
 });
 
+s("a change's pushes are built from the tables it carried, not read back from the store", async () => {
+  const gws = fleetTopology(4).gateways.map((g) => g.id);
+  const sinks = new Map(gws.map((gw) => [gw, new Sink()]));
+  const held = new Map<string, FlowTable>();
+  for (const gw of gws) {
+    held.set(gw, current(gw));
+    core.open(hello(gw, current(gw)), undefined, sinks.get(gw)!);
+  }
+  const store = ctl.store as MemoryStore;
+  const read = store.table.bind(store);
+  let reads = 0;
+  store.table = (gw: string) => {
+    reads++;
+    return read(gw);
+  };
+  try {
+    const entry = ctl.drainLink(FLEET_WIDE_LINK, 'test');
+    assert.is(entry.tables.length, gws.length, 'the change moves every table');
+    await tick();
+    assert.is(reads, 0, 'no table read back from the store');
+  } finally {
+    store.table = read;
+  }
+  for (const gw of gws) {
+    const body = sinks.get(gw)!.last().body;
+    assert.is(body?.$case, 'delta', gw);
+    const next = applyDelta(held.get(gw)!, (body as { delta: Parameters<typeof applyDelta>[1] }).delta);
+    assert.equal(next, { ...current(gw), rules: next.rules, peers: next.peers });
+    assert.ok(tableHash(next).equals(tableHash(current(gw))), `${gw}: the delta yields the stored table`);
+  }
+});
+
 s.run();

@@ -164,6 +164,25 @@ export function storeContract(name: string, f: StoreFactory): Test {
     await s.close();
   });
 
+  t('a link key keeps its rotation state: next and previous keys, phase, phase version and time', async () => {
+    let s = await f.open();
+    const k1 = Buffer.alloc(32, 1);
+    const k2 = Buffer.alloc(32, 2);
+    commit(s, 1, { keys: new Map([['a1--b1', { key: k1, keyId: 1, createdMs: 2, nextKey: k2, nextKeyId: 2, phase: 'announce' as const, phaseVersion: 1, phaseMs: 5 }]]) });
+    s = await f.reopen(s);
+    const a = s.linkKeys().get('a1--b1')!;
+    assert.ok(Buffer.from(a.nextKey!).equals(k2));
+    assert.equal([a.nextKeyId, a.phase, a.phaseVersion, a.phaseMs, a.previousKey], [2, 'announce', 1, 5, undefined]);
+    commit(s, 2, { keys: new Map([['a1--b1', { key: k2, keyId: 2, previousKey: k1, previousKeyId: 1, createdMs: 9, phase: 'switch' as const, phaseVersion: 2, phaseMs: 9 }]]) });
+    const b = s.linkKeys().get('a1--b1')!;
+    assert.ok(Buffer.from(b.key).equals(k2) && Buffer.from(b.previousKey!).equals(k1));
+    assert.equal([b.keyId, b.previousKeyId, b.nextKey, b.nextKeyId, b.phase, b.phaseVersion, b.createdMs], [2, 1, undefined, undefined, 'switch', 2, 9]);
+    commit(s, 3, { keys: new Map([['a1--b1', { key: k2, keyId: 2, createdMs: 9 }]]) });
+    const c = s.linkKeys().get('a1--b1')!;
+    assert.equal([c.previousKey, c.phase, c.phaseVersion, c.phaseMs], [undefined, undefined, undefined, undefined]);
+    await s.close();
+  });
+
   t('a failing commit leaves nothing behind', async () => {
     const s = await f.open();
     const bad = { ...contractTopology, sites: [{ get id(): string { throw new Error('boom'); } } as never] };
