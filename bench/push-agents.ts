@@ -2,7 +2,8 @@
 // not share the controller's event loop: one control client per gateway
 // over the transport named on the command line, all keeping their tables in
 // one LMDB environment. Prints "ready N" once every agent holds a table
-// from the controller, then runs until killed.
+// from the controller (or, when a Hello timed out on a busy machine, from
+// the NATS KV bucket), then runs until killed.
 //
 //   tsx bench/push-agents.ts <config.json>
 import { readFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ const clients = cfg.agents.map((a) => {
   const c = new ControlClient({ gatewayId: a.gatewayId, transport, store, backoff: { initialMs: 200, maxMs: 2000 } });
   let counted = false;
   c.on((e) => {
-    if (e.type === 'table' && e.source === 'controller' && !counted) {
+    if (e.type === 'table' && e.source !== 'local' && !counted) {
       counted = true;
       if (++ready === cfg.agents.length) process.stdout.write(`ready ${ready}\n`);
     }

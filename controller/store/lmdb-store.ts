@@ -49,6 +49,11 @@ export class LmdbStore implements Store, CaStore {
   private readonly path: string;
   private failedBackgroundWrites = 0;
 
+  /** Background writes (acks, link statistics) that failed, e.g. on a full volume. */
+  get backgroundWriteFailures(): number {
+    return this.failedBackgroundWrites;
+  }
+
   constructor(opts: LmdbStoreOptions) {
     this.path = opts.path;
     mkdirSync(opts.path, { recursive: true });
