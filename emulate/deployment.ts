@@ -197,8 +197,11 @@ export class Deployment {
 
   async startAgent(gw: string): Promise<void> {
     const m = this.net.mgmt.get(gw)!;
-    const host = this.net.hosts.get(this.net.topology.gateways.find((g) => g.id === gw)!.siteId);
+    const siteId = this.net.topology.gateways.find((g) => g.id === gw)!.siteId;
+    const host = this.net.hosts.get(siteId);
     const sitePrefixVrfs = new Set(this.net.topology.prefixes.filter((p) => p.siteId === host?.site).map((p) => p.vrf));
+    // The site's further VRFs (hosts with a routing table of their own): a TUN each, in that table.
+    const vrfHosts = [...this.net.hosts.values()].filter((x) => x.site === siteId && x.routeTable !== undefined);
     const bundle = this.bundles.get(gw);
     const control =
       this.transport === 'nats'
@@ -210,13 +213,14 @@ export class Deployment {
     const args = [
       bin, 'agent', ...control,
       '--state-dir', join(this.dir, `agent-${gw}`),
-      '--listen', `${ep}:4789`, '--tun', 'sb0', '--metrics', `${ep}:9101`,
+      '--listen', `${ep}:4789`, '--tun', host?.tun ?? 'sb0', '--metrics', `${ep}:9101`,
       '--probe-interval', String(this.timing.probeIntervalMs),
       '--detect-multiplier', String(this.timing.detectMultiplier),
       '--hold', String(this.timing.holdMs),
       ...(this.timing.localFailover ? [] : ['--no-local-failover']),
-      // One access VRF per agent: say which when the site has several.
+      // The --tun device's VRF, when the site has several.
       ...(host && sitePrefixVrfs.size > 1 ? ['--vrf', String(host.vrfId)] : []),
+      ...vrfHosts.flatMap((x) => ['--vrf-tun', `${x.vrfId}=${x.tun}:${x.routeTable}`]),
     ];
     // Every gateway is its own machine in reality; here they share the
     // host's CPUs with the controller and whatever else runs. An agent

@@ -2,10 +2,15 @@
 // with a router-id endpoint 10.255.255.N on its loopback (the topology's own
 // endpoints are usually documentation addresses, so they are rewritten to
 // these), per link a veth pair with a /30 and /32 routes between the router
-// ids (taking a link's veth down cuts exactly that tunnel), per site a host
-// namespace on a bridge (the site LAN) shared by all the site's gateways, the
-// host owning the first address of each IPv4 prefix of one VRF, and a NOC
-// namespace with a management veth 10.253.x.y/30 to every gateway.
+// ids (taking a link's veth down cuts exactly that tunnel), per site and VRF
+// a host namespace on a bridge (that VRF's site LAN) shared by all the site's
+// gateways, the host owning the first address of each IPv4 prefix of the
+// VRF, and a NOC namespace with a management veth 10.253.x.y/30 to every
+// gateway. A site with prefixes in several VRFs has one LAN per VRF; the
+// gateway's interface on the first is 'acc' (main routing table), on each
+// further one 'acc<vrf id>', whose traffic an `ip rule` sends to routing
+// table 1000 + vrf id, where the agent's TUN for that VRF routes the VRF's
+// remote prefixes (prefixes may overlap across VRFs: 192.168.1.0/24 twice).
 import { precondition } from '../common/errors.js';
 import type { Topology } from '../common/model.js';
 import { formatIp, parsePrefix, prefixContains, type Cidr } from '../common/prefix.js';
@@ -16,6 +21,14 @@ export interface SiteHost {
   ns: string;
   vrf: string;
   vrfId: number;
+  /**
+   * Undefined for the site's first VRF (the agent's --tun, the main routing
+   * table); for a further VRF, the kernel routing table of its LAN in the
+   * gateway namespaces (the agent's --vrf-tun VRF=NAME:TABLE).
+   */
+  routeTable?: number;
+  /** The agent's TUN device for this VRF in the gateway namespaces. */
+  tun: string;
   /** Addresses the host owns (the first host address of each IPv4 prefix of its VRF). */
   addresses: string[];
   prefixes: string[];
@@ -36,6 +49,7 @@ export interface EmulatedNetwork {
   /** Per gateway: n (router id 10.255.255.n), management addresses. */
   gwIndex: Map<string, number>;
   mgmt: Map<string, { noc: string; gw: string; nocIf: string }>;
+  /** Per site id its first VRF's host; a further VRF's host under 'site/vrf'. */
   hosts: Map<string, SiteHost>;
   /** Per link id, its underlay veth as seen from each end. */
   linkIf: Map<string, LinkEnds>;
@@ -129,39 +143,50 @@ export async function buildEmulatedNetwork(h: NetnsHarness, topo: Topology, port
       notes.push(`site ${s.id}: no ${gws.length ? 'IPv4 prefix' : 'gateway'}, so no host`);
       continue;
     }
-    // The topology's first VRF (lowest id) the site has an IPv4 prefix in.
-    const vrf = [...v4].sort((x, y) => (vrfId.get(x.vrf) ?? 0) - (vrfId.get(y.vrf) ?? 0))[0]!.vrf;
-    const mine = v4.filter((p) => p.vrf === vrf);
-    const others = [...new Set(v4.filter((p) => p.vrf !== vrf).map((p) => p.vrf))];
-    if (others.length) {
-      notes.push(`site ${s.id}: prefixes in VRFs ${[vrf, ...others].join(', ')}; an agent serves one access VRF, so the host is in ${vrf} and ${v4.filter((p) => p.vrf !== vrf).map((p) => p.cidr).join(', ')} ha${others.length > 1 ? 've' : 's'} no host`);
-    }
-    const ns = await h.namespace(label(`h-${s.id}`.slice(0, 16), `h${si}`));
-    await run(ns, 'link', 'add', 'lan', 'type', 'bridge');
-    await run(ns, 'link', 'set', 'lan', 'up');
-    const first = parsePrefix(mine[0]!.cidr);
-    const addresses: string[] = [];
-    for (const p of mine) {
-      const c = parsePrefix(p.cidr);
-      const a = firstHost(c);
-      addresses.push(a);
-      await run(ns, 'address', 'add', `${a}/${c.length}`, 'dev', 'lan');
-    }
-    let gi = 0;
-    for (const g of gws) {
-      gi++;
-      const gn = gwIndex.get(g.id)!;
-      const gwAddr = fromTop(first, gi);
-      await h.veth({ ns, ifname: `s${gn}` }, { ns: gwNs.get(g.id)!, ifname: 'acc', address: first.length <= 30 ? `${gwAddr}/${first.length}` : undefined });
-      await run(ns, 'link', 'set', `s${gn}`, 'master', 'lan');
-      // The site's other prefixes are on the same LAN: on-link routes.
-      for (const p of mine.slice(first.length <= 30 ? 1 : 0)) await run(gwNs.get(g.id)!, 'route', 'replace', p.cidr, 'dev', 'acc');
-      if (gi === 1) {
-        if (first.length <= 30) await run(ns, 'route', 'add', 'default', 'via', gwAddr);
-        else await run(ns, 'route', 'add', 'default', 'dev', 'lan');
+    // The site's VRFs, lowest id first: the first is the agent's --tun, each further one a --vrf-tun.
+    const vrfs = [...new Set(v4.map((p) => p.vrf))].sort((x, y) => (vrfId.get(x) ?? 0) - (vrfId.get(y) ?? 0));
+    for (const [vi, vrf] of vrfs.entries()) {
+      const id = vrfId.get(vrf) ?? 0;
+      const mine = v4.filter((p) => p.vrf === vrf);
+      const table = vi === 0 ? undefined : 1000 + id;
+      const acc = vi === 0 ? 'acc' : `acc${id}`;
+      const ns = await h.namespace(vi === 0 ? label(`h-${s.id}`.slice(0, 16), `h${si}`) : label(`h-${s.id}-${vrf}`.slice(0, 16), `h${si}v${id}`));
+      await run(ns, 'link', 'add', 'lan', 'type', 'bridge');
+      await run(ns, 'link', 'set', 'lan', 'up');
+      const first = parsePrefix(mine[0]!.cidr);
+      const addresses: string[] = [];
+      for (const p of mine) {
+        const c = parsePrefix(p.cidr);
+        const a = firstHost(c);
+        addresses.push(a);
+        await run(ns, 'address', 'add', `${a}/${c.length}`, 'dev', 'lan');
       }
+      let gi = 0;
+      for (const g of gws) {
+        gi++;
+        const gn = gwIndex.get(g.id)!;
+        const gns = gwNs.get(g.id)!;
+        const gwAddr = fromTop(first, gi);
+        await h.veth({ ns, ifname: `s${gn}` }, { ns: gns, ifname: acc, address: first.length <= 30 ? `${gwAddr}/${first.length}` : undefined });
+        await run(ns, 'link', 'set', `s${gn}`, 'master', 'lan');
+        const inTable = table === undefined ? [] : ['table', String(table)];
+        // The site's other prefixes are on the same LAN: on-link routes.
+        for (const p of mine.slice(first.length <= 30 && table === undefined ? 1 : 0)) await run(gns, 'route', 'replace', p.cidr, 'dev', acc, ...inTable);
+        if (table !== undefined) {
+          // This VRF's LAN and its TUN (delivered packets) look up its own
+          // table only: nothing of it reaches another VRF's routes.
+          await run(gns, 'route', 'replace', 'unreachable', 'default', ...inTable);
+          for (const iif of [acc, tunName(vi)]) await run(gns, 'rule', 'add', 'iif', iif, 'lookup', String(table), 'pref', String(1000 + vi));
+        }
+        if (gi === 1) {
+          if (first.length <= 30) await run(ns, 'route', 'add', 'default', 'via', gwAddr);
+          else await run(ns, 'route', 'add', 'default', 'dev', 'lan');
+        }
+      }
+      const host: SiteHost = { site: s.id, ns, vrf, vrfId: id, addresses, prefixes: mine.map((p) => p.cidr), via: gws[0]!.id, tun: tunName(vi) };
+      if (table !== undefined) host.routeTable = table;
+      hosts.set(vi === 0 ? s.id : `${s.id}/${vrf}`, host);
     }
-    hosts.set(s.id, { site: s.id, ns, vrf, vrfId: vrfId.get(vrf) ?? 0, addresses, prefixes: mine.map((p) => p.cidr), via: gws[0]!.id });
   }
 
   const topology: Topology = {
@@ -169,6 +194,11 @@ export async function buildEmulatedNetwork(h: NetnsHarness, topo: Topology, port
     gateways: topo.gateways.map((g) => ({ ...g, endpoints: [{ host: rid(g.id), port }] })),
   };
   return { topology, gwNs, gwIndex, mgmt, hosts, linkIf, noc, endpoint: rid, notes };
+}
+
+/** The agent's TUN for a site's i-th VRF (0: --tun, then --vrf-tun). */
+export function tunName(i: number): string {
+  return `sb${i}`;
 }
 
 function check(r: ExecResult, what: string): string {

@@ -3,13 +3,14 @@
 // the only place in router-agent/ where the core meets I/O; every decision
 // is the data plane's, every packet move is a port's.
 import type { Clock } from '../common/clock.js';
-import { SwitchbackError } from '../common/errors.js';
+import { invalid, SwitchbackError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { Action, type FlowTable } from '../common/model.js';
+import { type Cidr, parsePrefix, prefixContains } from '../common/prefix.js';
 import type { AeadBackend } from './dataplane/aead.js';
 import { DataPlane, type PeerView, type Verdict } from './dataplane/index.js';
 import { loadNativeAead } from './io/native-aead.js';
-import type { TunPort } from './io/tun-port.js';
+import type { AccessPort } from './io/access-port.js';
 import type { Endpoint, Underlay } from './io/underlay.js';
 
 const log = createLogger('agent');
@@ -26,9 +27,14 @@ export interface AgentOptions {
   clock: Clock;
   underlay: Underlay;
   /** The access side; absent in tests that drive the data plane without a device. */
-  tun?: TunPort;
-  /** The VRF of this site's hosts; default: the VRF of the table's deliver rules. */
+  tun?: AccessPort;
+  /** The VRF of `tun`; default: the VRF of the table's deliver rules (the first one not in vrfTuns). */
   accessVrf?: number;
+  /**
+   * Access ports of further VRFs (a gateway whose site has prefixes in
+   * several VRFs): VRF id -> its port. One data plane serves them all.
+   */
+  vrfTuns?: ReadonlyMap<number, AccessPort>;
   hopLimit?: number;
   /** Seals and opens tunnel datagrams; default the native AEAD when its addon is built, else node:crypto. */
   aead?: AeadBackend;
@@ -43,12 +49,13 @@ export class Agent {
   private dp: DataPlane | undefined;
   private readonly clock: Clock;
   private readonly underlay: Underlay;
-  private readonly tun?: TunPort;
+  private readonly tun?: AccessPort;
+  private readonly vrfTuns: ReadonlyMap<number, AccessPort>;
   private readonly opts: AgentOptions;
   private probes: ProbeSink | undefined;
   private readonly listeners = new Set<(e: AgentEvent) => void>();
   /** Routes are installed one change at a time, newest wins. */
-  private routesPending: string[] | undefined;
+  private routesPending: Map<AccessPort, string[]> | undefined;
   private routesBusy = false;
 
   constructor(opts: AgentOptions) {
@@ -57,8 +64,13 @@ export class Agent {
     this.clock = opts.clock;
     this.underlay = opts.underlay;
     this.tun = opts.tun;
+    this.vrfTuns = opts.vrfTuns ?? new Map();
+    if (opts.accessVrf !== undefined && this.vrfTuns.has(opts.accessVrf)) {
+      throw invalid('vrfTuns', `VRF ${opts.accessVrf} is the access VRF of the main TUN; it cannot have a second port`);
+    }
     this.underlay.onDatagram((bytes, from) => this.fromUnderlay(bytes, from));
-    this.tun?.onPacket((pkt) => this.fromAccess(pkt));
+    this.tun?.onPacket((pkt) => this.fromAccess(pkt, undefined));
+    for (const [vrf, port] of this.vrfTuns) port.onPacket((pkt) => this.fromAccess(pkt, vrf));
   }
 
   get dataPlane(): DataPlane | undefined {
@@ -92,7 +104,7 @@ export class Agent {
       return false;
     }
     this.probes?.setPeers(this.dp.peers);
-    this.installRoutes(remotePrefixes(t, this.dp.accessVrf));
+    this.installRoutes(this.routesByPort(t, this.dp));
     this.emit({ type: 'table-applied', version: t.version, epoch: t.epoch });
     log.info('table applied', { version: t.version, rules: t.rules.length, peers: t.peers.length });
     return true;
@@ -116,17 +128,22 @@ export class Agent {
 
   async close(): Promise<void> {
     await this.underlay.close();
-    // Closing the TUN removes its routes and the device.
+    // Closing a TUN removes its routes and the device.
     await this.tun?.close();
+    for (const port of this.vrfTuns.values()) await port.close();
   }
 
   private createDataPlane(t: FlowTable): DataPlane {
-    const accessVrf = this.opts.accessVrf ?? deliverVrf(t);
+    const accessVrf = this.opts.accessVrf ?? deliverVrf(t, this.vrfTuns);
     if (accessVrf === undefined) {
       throw new SwitchbackError('INVALID_ARGUMENT', `table ${t.version} delivers no prefix locally, so the access VRF is unknown: pass --vrf`, { field: 'accessVrf' });
     }
+    if (this.vrfTuns.has(accessVrf)) {
+      throw invalid('accessVrf', `VRF ${accessVrf} has a port of its own (--vrf-tun); name the main TUN's VRF with --vrf`);
+    }
     return new DataPlane({
       accessVrf,
+      extraAccessVrfs: [...this.vrfTuns.keys()],
       // Wall-clock microseconds << 12: a restarted agent never reuses a nonce
       // (see docs/protocol.md), and peers' replay windows accept the jump.
       initialCounter: BigInt(Math.floor(this.clock.wallMs() * 1000)) << 12n,
@@ -143,9 +160,14 @@ export class Agent {
     return native ?? undefined;
   }
 
-  private fromAccess(pkt: Uint8Array): void {
+  private fromAccess(pkt: Uint8Array, vrf: number | undefined): void {
     if (!this.dp) return;
-    this.act(this.dp.fromAccess(pkt, this.clock.now()));
+    this.act(this.dp.fromAccess(pkt, this.clock.now(), vrf));
+  }
+
+  /** The access port of a VRF the data plane serves. */
+  private portOf(vrf: number): AccessPort | undefined {
+    return vrf === this.dp?.accessVrf ? this.tun : this.vrfTuns.get(vrf);
   }
 
   private fromUnderlay(bytes: Uint8Array, from: Endpoint): void {
@@ -166,7 +188,7 @@ export class Agent {
       }
       case 'deliver':
       case 'reply':
-        this.tun?.write(v.bytes);
+        this.portOf(v.vrf)?.write(v.bytes);
         return;
       case 'probe':
         if (this.probes) this.probes.onProbe(v.peer, v.payload, this.clock.now());
@@ -180,19 +202,50 @@ export class Agent {
     }
   }
 
-  private installRoutes(prefixes: string[]): void {
-    if (!this.tun) return;
-    this.routesPending = prefixes;
+  /**
+   * Each port's kernel routes: the remote prefixes of its VRF. Ports that
+   * share a kernel routing table cannot both route an overlapping prefix
+   * (the kernel would send one VRF's hosts into the other VRF); the main
+   * TUN keeps such a prefix and the other port goes without it, loudly.
+   */
+  private routesByPort(t: FlowTable, dp: DataPlane): Map<AccessPort, string[]> {
+    const out = new Map<AccessPort, string[]>();
+    const ports: [number, AccessPort][] = [];
+    if (this.tun) ports.push([dp.accessVrf, this.tun]);
+    for (const [vrf, port] of this.vrfTuns) ports.push([vrf, port]);
+    for (const [vrf, port] of ports) {
+      const mine = remotePrefixes(t, vrf);
+      const taken = [...out].filter(([p]) => p.routeTable === port.routeTable).flatMap(([, r]) => r.map((q) => parsePrefix(q)));
+      const clash = taken.length === 0 ? [] : mine.filter((p) => taken.some((q) => overlaps(parsePrefix(p), q)));
+      if (clash.length) {
+        log.error('remote prefixes of two VRFs overlap in one kernel routing table; not routed through this port', {
+          port: port.name,
+          vrf,
+          table: port.routeTable ?? 'main',
+          prefixes: clash,
+          fix: `give VRF ${vrf}'s port a routing table of its own (--vrf-tun ${vrf}=${port.name}:TABLE) and an ip rule for its access interface`,
+        });
+      }
+      out.set(port, mine.filter((p) => !clash.includes(p)));
+    }
+    return out;
+  }
+
+  private installRoutes(routes: Map<AccessPort, string[]>): void {
+    if (routes.size === 0) return;
+    this.routesPending = routes;
     if (this.routesBusy) return;
     this.routesBusy = true;
     void (async () => {
       while (this.routesPending) {
         const next = this.routesPending;
         this.routesPending = undefined;
-        try {
-          await this.tun!.setRoutes(next);
-        } catch (err) {
-          log.warn('installing routes failed', { error: (err as Error).message });
+        for (const [port, prefixes] of next) {
+          try {
+            await port.setRoutes(prefixes);
+          } catch (err) {
+            log.warn('installing routes failed', { port: port.name, error: (err as Error).message });
+          }
         }
       }
       this.routesBusy = false;
@@ -204,9 +257,13 @@ export class Agent {
   }
 }
 
-/** The VRF whose prefixes this gateway delivers: its site's hosts. */
-export function deliverVrf(t: FlowTable): number | undefined {
-  return t.rules.find((r) => r.action === Action.DELIVER)?.vrf;
+/** The VRF whose prefixes this gateway delivers (its site's hosts), leaving out VRFs that have ports of their own. */
+export function deliverVrf(t: FlowTable, except: ReadonlyMap<number, unknown> = new Map()): number | undefined {
+  return t.rules.find((r) => r.action === Action.DELIVER && !except.has(r.vrf))?.vrf;
+}
+
+function overlaps(x: Cidr, y: Cidr): boolean {
+  return x.family === y.family && (prefixContains(x, y.bytes) || prefixContains(y, x.bytes));
 }
 
 /** Prefixes of the access VRF reached through the tunnels: the kernel routes via the TUN. */

@@ -60,7 +60,14 @@ underlay:
 access side:
   --tun NAME              TUN device name (default sb0)
   --tun-address CIDR      address of the TUN device (repeatable)
-  --vrf ID                VRF of this site's hosts (default: from the table)
+  --vrf ID                VRF of the --tun device's hosts (default: from the table)
+  --vrf-tun ID=NAME[:TABLE]
+                          another access VRF with a TUN device of its own (repeatable), for a
+                          gateway whose site has prefixes in several VRFs: packets read from
+                          NAME are looked up in VRF ID, VRF ID's packets are delivered to it,
+                          and its remote prefixes are routed through it, in kernel routing
+                          table TABLE when given (needed when they overlap another VRF's;
+                          select it with 'ip rule add iif <access interface> lookup TABLE')
 
   --metrics HOST:PORT     Prometheus metrics (default 127.0.0.1:9101; 'off' to disable)`;
 
@@ -87,6 +94,7 @@ export const agentOptions = {
   tun: { type: 'string', default: 'sb0' },
   'tun-address': { type: 'string', multiple: true },
   vrf: { type: 'string' },
+  'vrf-tun': { type: 'string', multiple: true },
   metrics: { type: 'string', default: '127.0.0.1:9101' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -125,6 +133,31 @@ function positiveInt(v: string, field: string, min: number, max: number): number
 /** ' (native I/O)' or ' (dgram I/O)' for the UDP underlay, for the start-up line. */
 function underlayIo(u: Underlay): string {
   return u.kind !== 'udp' ? '' : u instanceof NativeUdpUnderlay ? ' (native I/O)' : ' (dgram I/O)';
+}
+
+export interface VrfTunSpec {
+  vrf: number;
+  name: string;
+  table?: number;
+}
+
+/** `--vrf-tun ID=NAME[:TABLE]` values, checked before any device is opened. */
+export function parseVrfTuns(values: readonly string[], mainTun: string, mainVrf: number | undefined): VrfTunSpec[] {
+  const out: VrfTunSpec[] = [];
+  for (const v of values) {
+    const m = /^(\d+)=([^:=]+)(?::(\d+))?$/.exec(v);
+    if (!m) throw invalid('--vrf-tun', `'${v}' is not VRF=NAME or VRF=NAME:TABLE (e.g. 2=sb1:102)`);
+    const vrf = positiveInt(m[1]!, '--vrf-tun', 1, 0xffffff);
+    const name = m[2]!;
+    const table = m[3] === undefined ? undefined : positiveInt(m[3], '--vrf-tun', 1, 0xffffffff);
+    if (table !== undefined && table >= 253 && table <= 255) throw invalid('--vrf-tun', `table ${table} is one of the kernel's own (default, main, local): pick another`);
+    if (vrf === mainVrf) throw invalid('--vrf-tun', `VRF ${vrf} is already the --vrf of the --tun device`);
+    if (name === mainTun) throw invalid('--vrf-tun', `device ${name} is already the --tun device`);
+    if (out.some((o) => o.vrf === vrf)) throw invalid('--vrf-tun', `VRF ${vrf} is given twice`);
+    if (out.some((o) => o.name === name)) throw invalid('--vrf-tun', `device ${name} is given twice`);
+    out.push({ vrf, name, ...(table === undefined ? {} : { table }) });
+  }
+  return out;
 }
 
 type AgentValues = ReturnType<typeof parseArgs<{ options: typeof agentOptions }>>['values'];
@@ -183,6 +216,7 @@ export async function run(argv: string[]): Promise<number> {
   const udpIo = udpIoOption(values['udp-io']);
   const underlayMtu = positiveInt(values['underlay-mtu'], '--underlay-mtu', 576, 9216);
   const vrf = values.vrf === undefined ? undefined : positiveInt(values.vrf, '--vrf', 1, 0xffffff);
+  const vrfTunSpecs = parseVrfTuns(values['vrf-tun'] ?? [], values.tun, vrf);
   if (values['renew-before'] !== undefined && !values.bundle) throw invalid('--renew-before', 'only with --bundle (the certificate renewed is the bundle\'s)');
   const renewBeforeMs = values['renew-before'] === undefined ? undefined : positiveInt(values['renew-before'], '--renew-before', 1, 3650) * 86_400_000;
 
@@ -195,14 +229,19 @@ export async function run(argv: string[]): Promise<number> {
     underlay = await openUdpUnderlay({ bindAddress: l.host, port: l.port }, udpIo);
   }
   let tun: TunPort | undefined;
+  const vrfTuns = new Map<number, TunPort>();
   try {
-    tun = await TunPort.open({ name: values.tun, mtu: underlayMtu - tunnelOverhead(mode, 4), addresses: values['tun-address'] ?? [] });
+    const mtu = underlayMtu - tunnelOverhead(mode, 4);
+    tun = await TunPort.open({ name: values.tun, mtu, addresses: values['tun-address'] ?? [] });
+    for (const s of vrfTunSpecs) vrfTuns.set(s.vrf, await TunPort.open({ name: s.name, mtu, routeTable: s.table }));
   } catch (err) {
+    for (const t of vrfTuns.values()) await t.close();
+    await tun?.close();
     await underlay.close();
     throw err;
   }
   const clock = new SystemClock();
-  const agent = new Agent({ gatewayId, clock, underlay, tun, accessVrf: vrf });
+  const agent = new Agent({ gatewayId, clock, underlay, tun, accessVrf: vrf, vrfTuns });
   let client: ControlClient | undefined;
   let store: LmdbTableStore | undefined;
   if (control) {
@@ -251,7 +290,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const source = table ? `table ${table.version}` : `controller via ${control!.transport}, held table ${client!.table?.version ?? 'none'}`;
   process.stdout.write(
-    `switchback agent ${gatewayId}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}${underlayIo(underlay)}, tun ${tun.name} mtu ${tun.mtu}, ${source}, metrics ${metricsAddress}\n`,
+    `switchback agent ${gatewayId}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}${underlayIo(underlay)}, tun ${tun.name} mtu ${tun.mtu}${[...vrfTuns].map(([v, t]) => `, vrf ${v} tun ${t.name}${t.routeTable === undefined ? '' : ` table ${t.routeTable}`}`).join('')}, ${source}, metrics ${metricsAddress}\n`,
   );
   await new Promise<void>((done) => {
     const stop = (sig: string) => {

@@ -111,7 +111,7 @@ export class GatewayCa {
   }
 
   isRevoked(gatewayId: string): boolean {
-    return this.store.enrollments().get(gatewayId)?.revokedMs !== undefined;
+    return this.store.enrollment(gatewayId)?.revokedMs !== undefined;
   }
 
   /**
@@ -136,7 +136,7 @@ export class GatewayCa {
     });
     const nats = nkeys.createUser();
     const sn = normalizeSerial(cert.serialNumber);
-    const prev = this.store.enrollments().get(gatewayId);
+    const prev = this.store.enrollment(gatewayId);
     this.store.putEnrollment({
       gatewayId,
       serials: [...(prev?.revokedMs === undefined ? (prev?.serials ?? []) : []), sn],
@@ -165,7 +165,7 @@ export class GatewayCa {
    * one has been replaced twice over.
    */
   async renew(gatewayId: string, publicKey: webcrypto.CryptoKey, validityDays = DEFAULT_VALIDITY_DAYS): Promise<{ certPem: string; serial: string; notAfterMs: number }> {
-    const prev = this.store.enrollments().get(gatewayId);
+    const prev = this.store.enrollment(gatewayId);
     if (!prev || prev.revokedMs !== undefined || prev.serials.length === 0) {
       throw new SwitchbackError('PERMISSION_DENIED', `gateway '${gatewayId}' is ${prev?.revokedMs !== undefined ? 'revoked' : 'not enrolled'}: no renewal`);
     }
@@ -175,7 +175,7 @@ export class GatewayCa {
     const cert = await this.sign({ subject: `CN=${gatewayId}`, publicKey, notAfterMs, extensions: gatewayExtensions(gatewayId) });
     const sn = normalizeSerial(cert.serialNumber);
     // Read again: a revocation may have landed while the certificate was signed.
-    const cur = this.store.enrollments().get(gatewayId);
+    const cur = this.store.enrollment(gatewayId);
     if (!cur || cur.revokedMs !== undefined) throw new SwitchbackError('PERMISSION_DENIED', `gateway '${gatewayId}' was revoked during renewal`);
     this.store.putEnrollment({ ...cur, serials: [...cur.serials, sn].slice(-MAX_LIVE_SERIALS), issuedMs: now, notAfterMs });
     log.info('renewed gateway certificate', { gateway: gatewayId, serial: sn, notAfter: new Date(notAfterMs).toISOString() });
@@ -189,7 +189,7 @@ export class GatewayCa {
    * gateway exists.
    */
   revoke(gatewayId: string): Enrollment {
-    const prev = this.store.enrollments().get(gatewayId) ?? { gatewayId, serials: [], revokedSerials: [], natsPublicKey: '', issuedMs: 0, notAfterMs: 0 };
+    const prev = this.store.enrollment(gatewayId) ?? { gatewayId, serials: [], revokedSerials: [], natsPublicKey: '', issuedMs: 0, notAfterMs: 0 };
     const next: Enrollment = {
       ...prev,
       serials: [],
@@ -215,7 +215,7 @@ export class GatewayCa {
     if (!ID_PATTERN.test(gatewayId) || peer.subject?.CN !== gatewayId) {
       throw new SwitchbackError('UNAUTHENTICATED', `client certificate does not name a gateway (CN '${peer.subject?.CN ?? ''}')`);
     }
-    const e = this.store.enrollments().get(gatewayId);
+    const e = this.store.enrollment(gatewayId);
     const sn = normalizeSerial(peer.serialNumber ?? '');
     if (e?.revokedMs !== undefined || e?.revokedSerials.includes(sn)) {
       throw new SwitchbackError('PERMISSION_DENIED', `certificate ${sn} of gateway '${gatewayId}' is revoked`);

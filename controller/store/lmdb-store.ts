@@ -223,6 +223,10 @@ export class LmdbStore implements Store, CaStore {
     return new Map([...this.enrollmentsDb.getRange()].map((e) => [e.key, e.value]));
   }
 
+  enrollment(gatewayId: string): Enrollment | undefined {
+    return this.enrollmentsDb.get(gatewayId);
+  }
+
   putEnrollment(e: Enrollment): void {
     this.guard(() => this.enrollmentsDb.putSync(e.gatewayId, plain(e)));
   }
@@ -278,8 +282,8 @@ export class LmdbStore implements Store, CaStore {
       // lmdb-js rejects a second promise with the commit's own error.
       const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
       commitError?.catch(() => undefined);
-      this.failedBackgroundWrites++;
-      log.warn(`store: ${what} not written`, { error: err instanceof Error ? err.message : String(err), failed: this.failedBackgroundWrites });
+      // The first failure, then one line per thousand: a full volume fails them all.
+      if (this.failedBackgroundWrites++ % 1000 === 0) log.warn(`store: ${what} not written`, { error: err instanceof Error ? err.message : String(err), failed: this.failedBackgroundWrites });
     });
   }
 

@@ -126,6 +126,8 @@ export interface CaStore {
   /** Durable when it returns. */
   putCaMaterial(m: CaMaterial): void;
   enrollments(): Map<string, Enrollment>;
+  /** One gateway's enrollment: a single read (every session start asks). */
+  enrollment(gatewayId: string): Enrollment | undefined;
   /** Durable when it returns: a revocation must not be lost in a crash. */
   putEnrollment(e: Enrollment): void;
   /** Admin API credentials by serial. */

@@ -46,8 +46,15 @@ import {
 import type { DropVerdict, PeerView, Verdict } from './verdict.js';
 
 export interface DataPlaneOptions {
-  /** The VRF of packets read from the TUN, and the only VRF delivered to it. */
+  /** The VRF of packets read from the (first) TUN; GRE packets without a key are in it too. */
   accessVrf: number;
+  /**
+   * Further VRFs with an access port of their own (a gateway serving several
+   * VRFs: one TUN each). Packets are delivered locally only in accessVrf and
+   * these; every port shares this one data plane, so one counter seals for
+   * all of them and no AEAD nonce is ever used twice under a link key.
+   */
+  extraAccessVrfs?: readonly number[];
   /**
    * The first 64-bit counter this node seals with; it must be above every
    * counter this node ever sealed with under the same keys, or nonces repeat
@@ -102,11 +109,14 @@ const MAX_DATAGRAM_PAYLOAD = 65535 - 40 - 8;
 
 export class DataPlane {
   readonly accessVrf: number;
+  /** accessVrf first, then the extra access VRFs, without repeats. */
+  readonly accessVrfs: readonly number[];
   readonly mode: UnderlayMode;
   readonly hopLimit: number;
   readonly defaultUnderlayMtu: number;
   readonly counters = new DataPlaneCounters();
 
+  private readonly extraVrfs: ReadonlySet<number>;
   private current: CompiledTable | null = null;
   private runtimes: ReadonlyMap<string, PeerRuntime> = new Map();
   private ruleCounters: ReadonlyMap<string, RuleCounters> = new Map();
@@ -132,6 +142,13 @@ export class DataPlane {
       throw invalid('accessVrf', `must be an integer 0-${MAX_VRF_ID}, got ${String(opts.accessVrf)}`);
     }
     this.accessVrf = opts.accessVrf;
+    const extra = opts.extraAccessVrfs ?? [];
+    if (!Array.isArray(extra)) throw invalid('extraAccessVrfs', 'must be an array of VRF ids');
+    extra.forEach((v, i) => {
+      if (!Number.isInteger(v) || v < 0 || v > MAX_VRF_ID) throw invalid(`extraAccessVrfs[${i}]`, `must be an integer 0-${MAX_VRF_ID}, got ${String(v)}`);
+    });
+    this.extraVrfs = new Set(extra.filter((v) => v !== opts.accessVrf));
+    this.accessVrfs = Object.freeze([opts.accessVrf, ...this.extraVrfs]);
     [this.counterHi, this.counterLo] = split64(opts.initialCounter, 'initialCounter');
     [this.floorHi, this.floorLo] = split64(opts.replayFloor ?? 0n, 'replayFloor');
     const mode = opts.underlay ?? 'udp';
@@ -218,15 +235,24 @@ export class DataPlane {
     return true;
   }
 
-  /** A packet read from the TUN (the access VRF). */
-  fromAccess(pkt: Uint8Array, now: number): Verdict {
+  /**
+   * A packet read from an access port: the TUN of `vrf` (default the access
+   * VRF). A VRF with no access port here is dropped as 'no_route'.
+   */
+  fromAccess(pkt: Uint8Array, now: number, vrf: number = this.accessVrf): Verdict {
     if (!(pkt instanceof Uint8Array)) return this.drop(D_MALFORMED);
+    if (vrf !== this.accessVrf && !this.extraVrfs.has(vrf)) return this.drop(D_NO_ROUTE);
     const t = this.current;
     if (t === null) return this.drop(D_NO_ROUTE);
     const p = this.pkt;
     if (!parseIpPacket(pkt, p)) return this.drop(D_MALFORMED);
     const bytes = p.totalLength === pkt.length ? pkt : pkt.subarray(0, p.totalLength);
-    return this.route(t, this.accessVrf, bytes, p, ORIGIN_ACCESS, 0, now);
+    return this.route(t, vrf, bytes, p, ORIGIN_ACCESS, 0, now);
+  }
+
+  /** Whether `vrf` has an access port here (packets in it may be delivered locally). */
+  servesVrf(vrf: number): boolean {
+    return vrf === this.accessVrf || this.extraVrfs.has(vrf);
   }
 
   /**
@@ -357,8 +383,8 @@ export class DataPlane {
     rc.packets++;
     rc.bytes += pkt.length;
     if (rule.action === Action.DELIVER) {
-      // A packet in another VRF must not reach the access side: that would join two VRFs.
-      if (vrf !== this.accessVrf) return this.drop(D_NO_ROUTE);
+      // A packet in a VRF without an access port here must not reach one: that would join two VRFs.
+      if (vrf !== this.accessVrf && !this.extraVrfs.has(vrf)) return this.drop(D_NO_ROUTE);
       this.counters.deliveredPackets++;
       this.counters.deliveredBytes += pkt.length;
       return { type: 'deliver', vrf, bytes: pkt };
@@ -438,7 +464,7 @@ export class DataPlane {
     if (origin === ORIGIN_LOCAL || !mayReplyWithIcmpError(pkt, p) || !this.takeIcmpToken(now)) return DROP_VERDICTS[D_MTU];
     const icmp = p.family === 4 ? buildFragmentationNeeded(pkt, p, mtu) : buildPacketTooBig(pkt, p, mtu);
     this.counters.icmpErrors++;
-    if (origin === ORIGIN_ACCESS) return { type: 'reply', bytes: icmp };
+    if (origin === ORIGIN_ACCESS) return { type: 'reply', vrf, bytes: icmp };
     const ip = this.icmpPkt;
     parseIpPacket(icmp, ip);
     return this.route(t, vrf, icmp, ip, ORIGIN_LOCAL, 0, now);

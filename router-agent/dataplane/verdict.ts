@@ -32,16 +32,17 @@ export interface SendFragmentsVerdict {
   readonly datagrams: readonly Uint8Array[];
 }
 
-/** Write `bytes` (an inner IP packet of `vrf`, the agent's access VRF) to the TUN. */
+/** Write `bytes` (an inner IP packet of `vrf`, one of the agent's access VRFs) to the TUN of `vrf`. */
 export interface DeliverVerdict {
   readonly type: 'deliver';
   readonly vrf: number;
   readonly bytes: Uint8Array;
 }
 
-/** Write `bytes` (an ICMP error for the packet just read) back to the TUN. */
+/** Write `bytes` (an ICMP error for the packet just read) back to the TUN it came from, the TUN of `vrf`. */
 export interface ReplyVerdict {
   readonly type: 'reply';
+  readonly vrf: number;
   readonly bytes: Uint8Array;
 }
 

@@ -59,6 +59,13 @@ export interface TunPortOptions {
   mtu: number;
   /** Addresses with their prefix length, e.g. '10.99.0.1/24'. */
   addresses?: readonly string[];
+  /**
+   * The kernel routing table (1-4294967295, not 253-255) its routes go to;
+   * default the main table. A port of a VRF whose remote prefixes overlap
+   * another VRF's on this gateway needs a table of its own, selected by an
+   * `ip rule` for that VRF's access interface.
+   */
+  routeTable?: number;
 }
 
 export type TunWriteDrop = 'invalid' | 'empty' | 'oversize' | 'queueFull' | 'rejected' | 'closed';
@@ -114,9 +121,18 @@ function validateAddress(text: unknown, field: string): string {
   return text;
 }
 
+function validateTable(table: unknown): number | undefined {
+  if (table === undefined) return undefined;
+  if (typeof table !== 'number' || !Number.isInteger(table) || table < 1 || table > 0xffffffff || (table >= 253 && table <= 255)) {
+    throw invalid('tun.routeTable', `must be an integer 1-4294967295 other than 253-255 (default, main, local), got ${String(table)}`);
+  }
+  return table;
+}
+
 export class TunPort {
   readonly name: string;
   readonly mtu: number;
+  readonly routeTable: number | undefined;
   readonly counters: TunCounters = {
     rxPackets: 0,
     rxBytes: 0,
@@ -135,10 +151,11 @@ export class TunPort {
   // Route changes and close() run one at a time, in call order.
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(dev: NativeTun, mtu: number) {
+  private constructor(dev: NativeTun, mtu: number, routeTable: number | undefined) {
     this.dev = dev;
     this.name = dev.name;
     this.mtu = mtu;
+    this.routeTable = routeTable;
   }
 
   /** Creates the device, sets its MTU and addresses and brings it up; on any failure nothing is left behind. */
@@ -147,6 +164,7 @@ export class TunPort {
     const name = validateName(opts.name);
     const mtu = validateMtu(opts.mtu);
     const addresses = (opts.addresses ?? []).map((a, i) => validateAddress(a, `tun.addresses[${i}]`));
+    const routeTable = validateTable(opts.routeTable);
     const native = loadAddon();
     let dev: NativeTun;
     try {
@@ -170,8 +188,8 @@ export class TunPort {
       dev.close();
       throw err;
     }
-    log.info('TUN device up', { name: dev.name, mtu, addresses });
-    return new TunPort(dev, mtu);
+    log.info('TUN device up', { name: dev.name, mtu, addresses, ...(routeTable === undefined ? {} : { routeTable }) });
+    return new TunPort(dev, mtu, routeTable);
   }
 
   /** Sets (replaces) the handler; reading starts with the first handler. */
@@ -259,12 +277,12 @@ export class TunPort {
       if (this.closed) throw new SwitchbackError('FAILED_PRECONDITION', `TUN port ${this.name} is closed`);
       for (const r of [...this.installed]) {
         if (wanted.has(r)) continue;
-        await ip(['route', 'del', r, 'dev', this.name]);
+        await ip(['route', 'del', r, 'dev', this.name, ...this.tableArgs()]);
         this.installed.delete(r);
       }
       for (const r of wanted) {
         if (this.installed.has(r)) continue;
-        await ip(['route', 'replace', r, 'dev', this.name]);
+        await ip(['route', 'replace', r, 'dev', this.name, ...this.tableArgs()]);
         this.installed.add(r);
       }
       log.debug('routes set', { name: this.name, routes: this.installed.size });
@@ -278,7 +296,7 @@ export class TunPort {
       this.closed = true;
       for (const r of this.installed) {
         // A route already gone (someone deleted it, or the link) is fine at close.
-        await ip(['route', 'del', r, 'dev', this.name]).catch((err: unknown) => {
+        await ip(['route', 'del', r, 'dev', this.name, ...this.tableArgs()]).catch((err: unknown) => {
           if (!SwitchbackError.is(err, 'NOT_FOUND')) log.warn('route removal failed at close', { route: r, error: String(err) });
         });
       }
@@ -286,6 +304,10 @@ export class TunPort {
       this.dev.close();
       log.info('TUN device closed', { name: this.name });
     });
+  }
+
+  private tableArgs(): string[] {
+    return this.routeTable === undefined ? [] : ['table', String(this.routeTable)];
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -14,6 +14,7 @@ cli.before(() => {
   // Owner-only, as a bundle must be: the agent checks the mode before the content.
   writeFileSync(join(dir, 'garbage.json'), '{ not json', { mode: 0o600 });
   writeFileSync(join(dir, 'other.json'), JSON.stringify({ gatewayId: 'someone-else', version: 3 }));
+  writeFileSync(join(dir, 'g1.json'), JSON.stringify({ gatewayId: 'g1', version: 3 }));
 });
 cli.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -29,6 +30,11 @@ cli('bad input gives a clear error and exit code 2', async () => {
     [['--id', 'g1', '--nats', 'nats://127.0.0.1:4222', '--transport', 'carrier-pigeon'], /--transport: must be grpc or nats/],
     [['--id', 'g1', '--bundle', join(dir, 'garbage.json')], /not JSON/],
     [['--id', 'g1', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--id', 'g1', '--table', join(dir, 'g1.json'), '--vrf-tun', 'acquired=sb1'], /--vrf-tun: 'acquired=sb1' is not VRF=NAME/],
+    [['--id', 'g1', '--table', join(dir, 'g1.json'), '--vrf-tun', '2=sb1:254'], /--vrf-tun: table 254 is one of the kernel's own/],
+    [['--id', 'g1', '--table', join(dir, 'g1.json'), '--vrf', '2', '--vrf-tun', '2=sb1'], /--vrf-tun: VRF 2 is already the --vrf/],
+    [['--id', 'g1', '--table', join(dir, 'g1.json'), '--vrf-tun', '2=sb0'], /--vrf-tun: device sb0 is already the --tun device/],
+    [['--id', 'g1', '--table', join(dir, 'g1.json'), '--vrf-tun', '2=sb1', '--vrf-tun', '2=sb2'], /--vrf-tun: VRF 2 is given twice/],
   ];
   for (const [args, re] of cases) {
     const r = await sb('agent', ...args, '--metrics', 'off');

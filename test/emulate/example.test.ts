@@ -73,7 +73,16 @@ t('every office reaches every datacenter and office host of its VRF; the 192.168
   assert.equal(ber.addresses, rtm.addresses);
   for (const dc of ['fra', 'ams', 'ash']) assert.ok(await reaches(e.h, ber.ns, e.net.hosts.get(dc)!.addresses[0]!), `ber reaches ${dc}`);
   assert.not.ok(await reaches(e.h, rtm.ns, e.net.hosts.get('fra')!.addresses[0]!, 3), 'rtm (acquired) does not reach the corp datacenter');
-  assert.ok(e.net.notes.some((n) => n.includes('ams') && n.includes('one access VRF')), 'the unserved acquired prefix at ams is reported');
+  // Amsterdam serves both VRFs (one TUN each on ams-gw1): Rotterdam reaches
+  // the acquired company's service there, Berlin with the same address does not.
+  const acquired = e.net.hosts.get('ams/acquired')!;
+  assert.equal(acquired.addresses, ['172.20.0.1']);
+  assert.is(acquired.vrf, 'acquired');
+  assert.ok(await reaches(e.h, rtm.ns, '172.20.0.1'), 'rtm reaches the acquired service at ams');
+  assert.ok(await reaches(e.h, acquired.ns, '192.168.1.1'), 'the acquired service reaches rtm');
+  assert.not.ok(await reaches(e.h, ber.ns, '172.20.0.1', 3), 'ber (corp) does not reach the acquired service');
+  assert.not.ok(await reaches(e.h, acquired.ns, e.net.hosts.get('ams')!.addresses[0]!, 2), 'the acquired LAN does not reach the corp LAN through the gateway');
+  assert.not.ok(e.net.notes.some((n) => n.includes('ams')), `every VRF at ams has a host: ${e.net.notes.join('; ')}`);
 });
 
 t('an agent killed and restarted while the controller is down forwards on its persisted table', async () => {

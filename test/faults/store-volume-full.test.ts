@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwitchbackError } from '../../common/errors.js';
@@ -156,11 +156,13 @@ async function whileFull(): Promise<void> {
   process.stdout.write(`volume full: filler ${(fillerBytes / 2 ** 20).toFixed(1)} MiB; 2 writes refused with RESOURCE_EXHAUSTED; ${agents.length} sessions kept; first write after space returned took ${writeMs.toFixed(0)} ms\n`);
 }
 
-full('a store that grows onto a full volume refuses with RESOURCE_EXHAUSTED (not INTERNAL) and keeps serving reads', async () => {
+full('a store that grows onto a full volume refuses with RESOURCE_EXHAUSTED (not INTERNAL), keeps serving reads, takes writes when room returns', async () => {
   const small = join(work, 'small');
   mkdirSync(small);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', small]);
   try {
+    // Some room to give back at the end.
+    writeFileSync(join(small, 'filler'), Buffer.alloc(512 * 1024));
     const store = new LmdbStore({ path: join(small, 'controller') });
     const ctl = new Controller({ store, clock: new SystemClock() });
     ctl.applyTopology(fleetTopology(40), 'test');
@@ -194,8 +196,13 @@ full('a store that grows onto a full volume refuses with RESOURCE_EXHAUSTED (not
       process.off('unhandledRejection', onUnhandled);
     }
     assert.equal(unhandled, [], 'no unhandled rejection');
+    // Room again: the store takes writes (and can close, which flushes).
+    rmSync(join(small, 'filler'));
+    const l = ctl.topology().links.find((x) => x.id === FLEET_WIDE_LINK)!;
+    const entry = l.adminState === AdminState.DRAINED ? ctl.undrainLink(l.id, 'test') : ctl.drainLink(l.id, 'room again', 'test');
+    assert.is(entry.tables.length, 42);
     await store.close();
-    process.stdout.write(`volume full: the store grew onto a 3 MiB volume and refused write ${writes} with RESOURCE_EXHAUSTED; ${store.backgroundWriteFailures} background writes failed, none unhandled\n`);
+    process.stdout.write(`volume full: the store grew onto a 3 MiB volume and refused write ${writes} with RESOURCE_EXHAUSTED; ${store.backgroundWriteFailures} background writes failed, none unhandled; writes work once 512 KiB are free\n`);
   } finally {
     execFileSync('umount', ['-l', small]);
   }

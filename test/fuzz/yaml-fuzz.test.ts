@@ -31,7 +31,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const TOPOLOGY_FILE = join(root, 'examples/topology.yaml');
 const EXAMPLE = readFileSync(TOPOLOGY_FILE, 'utf8');
 const SCENARIOS = ['scenario-dc-link.yaml', 'scenario-dc-loss.yaml'].map((f) => ({ name: f, text: readFileSync(join(root, 'examples', f), 'utf8') }));
-const RUNS = fuzzRuns(800);
+const RUNS = fuzzRuns(400);
 const CLI_RUNS = 8;
 const SOURCE = 'fuzz-topology.yaml';
 

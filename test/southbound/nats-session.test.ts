@@ -173,7 +173,9 @@ n("a revoked gateway's bucket entry is purged, so it cannot read the keys that r
   }
   assert.is(snap, undefined, 'no table in the bucket for a revoked gateway');
   assert.ok(r.ctl.store.table('o0005'), 'others keep theirs');
-  assert.ok((await new NatsTransport({ servers: r.server.url, gatewayId: 'o0005', nkeySeed: r.seeds.get('o0005')! }).fetchLatest())?.table);
+  const other = new NatsTransport({ servers: r.server.url, gatewayId: 'o0005', nkeySeed: r.seeds.get('o0005')! });
+  assert.ok((await other.fetchLatest())?.table);
+  await other.close();
   await t.close();
 });
 

@@ -1,0 +1,15 @@
+// What the agent needs of an access port (a TUN device, or an in-memory one
+// in tests): packets in, packets out, and the kernel routes that lead the
+// site's traffic for remote prefixes into it.
+
+export interface AccessPort {
+  readonly name: string;
+  /** The kernel routing table its routes go to; undefined = the main table. */
+  readonly routeTable?: number;
+  onPacket(cb: (packet: Uint8Array) => void): void;
+  /** False (and a counted drop) when the packet was not written. */
+  write(packet: Uint8Array): boolean;
+  /** Makes the routes through this port exactly `prefixes`. */
+  setRoutes(prefixes: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
