@@ -25,6 +25,8 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "napi-errors.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
@@ -105,34 +107,6 @@ typedef struct {
   napi_ref stats_ref;
 } udp_t;
 
-#define CHECK(env, call)                                  \
-  do {                                                    \
-    if ((call) != napi_ok) {                              \
-      throw_status(env, #call);                           \
-      return NULL;                                        \
-    }                                                     \
-  } while (0)
-
-static void throw_status(napi_env env, const char *what) {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_error(env, "EINTERNAL", what);
-}
-
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
-  napi_value m, code, e, n, sc;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, m, &e);
-  napi_create_int32(env, err, &n);
-  napi_set_named_property(env, e, "errno", n);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
-  napi_set_named_property(env, e, "syscall", sc);
-  napi_throw(env, e);
-  return NULL;
-}
 
 static udp_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, napi_value *self_out) {
   napi_value self;
@@ -532,16 +506,16 @@ static napi_value udp_new(napi_env env, napi_callback_info info) {
   int family = fam == 4 ? AF_INET : AF_INET6;
   addr_t addr;
   socklen_t alen;
-  if (!parse_addr(family, host, (uint16_t)port, &addr, &alen)) return throw_errno(env, EINVAL, "inet_pton");
+  if (!parse_addr(family, host, (uint16_t)port, &addr, &alen)) return throw_errno(env, EINVAL, "inet_pton", NULL);
 
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, errno, "socket");
+  if (fd < 0) return throw_errno(env, errno, "socket", NULL);
   if (rcv > 0) set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, (int)rcv);
   if (snd > 0) set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, (int)snd);
   if (bind(fd, &addr.sa, alen) < 0) {
     int e = errno;
     close(fd);
-    return throw_errno(env, e, "bind");
+    return throw_errno(env, e, "bind", NULL);
   }
   udp_t *t = calloc(1, sizeof *t);
   uint8_t *rbuf = malloc((size_t)BATCH * RECV_SIZE);
@@ -554,7 +528,7 @@ static napi_value udp_new(napi_env env, napi_callback_info info) {
     free(q);
     free(p);
     close(fd);
-    return throw_errno(env, ENOMEM, "Udp");
+    return throw_errno(env, ENOMEM, "Udp", NULL);
   }
   t->env = env;
   t->fd = fd;
@@ -604,10 +578,10 @@ static napi_value udp_local(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   udp_t *t = unwrap(env, info, &argc, NULL, NULL);
   if (!t) return NULL;
-  if (t->fd < 0) return throw_errno(env, EBADF, "getsockname");
+  if (t->fd < 0) return throw_errno(env, EBADF, "getsockname", NULL);
   addr_t a;
   socklen_t alen = sizeof a;
-  if (getsockname(t->fd, &a.sa, &alen) < 0) return throw_errno(env, errno, "getsockname");
+  if (getsockname(t->fd, &a.sa, &alen) < 0) return throw_errno(env, errno, "getsockname", NULL);
   char text[INET6_ADDRSTRLEN];
   uint16_t port;
   if (a.sa.sa_family == AF_INET) {
@@ -633,10 +607,10 @@ static napi_value udp_buffer_sizes(napi_env env, napi_callback_info info) {
   if (!t) return NULL;
   int r = 0, s = 0;
   socklen_t l = sizeof r;
-  if (t->fd < 0) return throw_errno(env, EBADF, "getsockopt");
-  if (getsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &r, &l) < 0) return throw_errno(env, errno, "getsockopt SO_RCVBUF");
+  if (t->fd < 0) return throw_errno(env, EBADF, "getsockopt", NULL);
+  if (getsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &r, &l) < 0) return throw_errno(env, errno, "getsockopt SO_RCVBUF", NULL);
   l = sizeof s;
-  if (getsockopt(t->fd, SOL_SOCKET, SO_SNDBUF, &s, &l) < 0) return throw_errno(env, errno, "getsockopt SO_SNDBUF");
+  if (getsockopt(t->fd, SOL_SOCKET, SO_SNDBUF, &s, &l) < 0) return throw_errno(env, errno, "getsockopt SO_SNDBUF", NULL);
   napi_value arr, a, b;
   CHECK(env, napi_create_array_with_length(env, 2, &arr));
   CHECK(env, napi_create_int32(env, r, &a));
@@ -657,7 +631,7 @@ static napi_value udp_start(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "EINVAL", "start() needs a callback function");
     return NULL;
   }
-  if (t->fd < 0) return throw_errno(env, EBADF, "start");
+  if (t->fd < 0) return throw_errno(env, EBADF, "start", NULL);
   if (t->callback) {
     napi_throw_error(env, "EALREADY", "already reading");
     return NULL;
