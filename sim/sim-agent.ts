@@ -26,7 +26,7 @@ export interface AgentOptions {
   probe: Partial<ProbeConfig>;
   overrides: ReadonlyMap<string, Partial<ProbeConfig>>;
   localFailover: boolean;
-  /** VRFs this gateway needs a data plane for (a DataPlane serves one access VRF). */
+  /** The access VRFs this gateway serves (one DataPlane serves them all, as in the agent). */
   vrfs: readonly number[];
   statsIntervalMs: number;
   hooks: AgentHooks;
@@ -46,7 +46,12 @@ export class SimAgent {
   table: FlowTable | undefined;
   /** Virtual time the held table was applied. */
   appliedAt = -Infinity;
-  readonly planes = new Map<number, DataPlane>();
+  /**
+   * One data plane for every access VRF, as the real agent has: one send
+   * counter and one replay window per peer, whatever port a packet uses.
+   */
+  private dp: DataPlane | undefined;
+  private vrfs: number[] = [];
   monitor!: HealthMonitor;
   private failover: LocalFailover | undefined;
   private linkOfPeer = new Map<string, string>();
@@ -58,16 +63,16 @@ export class SimAgent {
     this.boot('up');
   }
 
-  /** The data plane for a VRF (created on first use). */
+  /**
+   * The data plane, serving `vrf` (a VRF no demand announced is added on
+   * first use: like restarting the agent with one more access port).
+   */
   plane(vrf: number): DataPlane {
-    let dp = this.planes.get(vrf);
-    if (!dp) {
-      dp = this.newPlane(vrf);
-      this.planes.set(vrf, dp);
-      if (this.table) dp.setTable(this.table);
-      this.failover?.resync();
-    }
-    return dp;
+    if (this.dp && this.dp.servesVrf(vrf)) return this.dp;
+    this.vrfs.push(vrf);
+    this.dp = this.newPlane();
+    this.failover?.resync();
+    return this.dp;
   }
 
   /**
@@ -78,7 +83,7 @@ export class SimAgent {
   applyTable(t: FlowTable): boolean {
     const held = this.table;
     if (held && (t.epoch < held.epoch || (t.epoch === held.epoch && t.version <= held.version))) return false;
-    for (const dp of this.planes.values()) dp.setTable(t);
+    this.dp?.setTable(t);
     this.table = this.opts.vrfs.length > 0 ? t : { ...t, rules: [] };
     this.appliedAt = this.opts.engine.now();
     if (this.running) this.followPeers(t.peers);
@@ -114,9 +119,8 @@ export class SimAgent {
   private boot(initialState: 'up' | 'down'): void {
     const o = this.opts;
     // A new process: new data planes (counters seeded from the clock, as the agent does).
-    this.planes.clear();
-    for (const v of o.vrfs) this.planes.set(v, this.newPlane(v));
-    if (this.table) for (const dp of this.planes.values()) dp.setTable(this.table);
+    this.vrfs = [...new Set(o.vrfs)];
+    this.dp = this.vrfs.length > 0 ? this.newPlane() : undefined;
     this.monitor = new HealthMonitor({
       clock: o.engine,
       sendProbe: (peerId, payload) => this.sendProbe(peerId, payload),
@@ -129,11 +133,8 @@ export class SimAgent {
     this.monitor.on((e) => o.hooks.health(this, e));
     this.failover = undefined;
     if (o.localFailover) {
-      // Each data plane is a port; one wiring fans out to all of them.
       this.failover = wireLocalFailover(this.monitor, {
-        setPeerState: (gw, up) => {
-          for (const dp of this.planes.values()) dp.setPeerState(gw, up);
-        },
+        setPeerState: (gw, up) => this.dp?.setPeerState(gw, up),
       });
     }
     if (this.table) this.followPeers(this.table.peers);
@@ -146,11 +147,15 @@ export class SimAgent {
     this.failover?.resync();
   }
 
-  private newPlane(vrf: number): DataPlane {
+  /** A new data plane for this.vrfs, with the held table. */
+  private newPlane(): DataPlane {
     // Time-based counters, like the agent's: a restarted agent starts above
     // what it used before, so its peers' replay windows accept it.
     const counter = (BigInt(Math.floor(this.opts.engine.now() * 1000)) + 1n) << 12n;
-    return new DataPlane({ accessVrf: vrf, initialCounter: counter, hashSeed: hashOf(this.gatewayId) });
+    const [accessVrf = 0, ...extraAccessVrfs] = this.vrfs;
+    const dp = new DataPlane({ accessVrf, extraAccessVrfs, initialCounter: counter, hashSeed: hashOf(this.gatewayId) });
+    if (this.table) dp.setTable(this.table);
+    return dp;
   }
 
   private sendProbe(peerId: string, payload: ProbePayload): void {

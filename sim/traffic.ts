@@ -122,7 +122,7 @@ function sendPacket(ctx: TrafficContext, rec: DemandRecord, template: Uint8Array
   }
   const agent = ctx.agents.get(gw)!;
   const dp = agent.plane(rec.demand.vrfId);
-  const v = dp.fromAccess(template.slice(), now);
+  const v = dp.fromAccess(template.slice(), now, rec.demand.vrfId);
   handle(ctx, f, gw, [gw], agent.appliedAt, v);
 }
 
