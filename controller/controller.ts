@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import { notFound, precondition, invalid } from '../common/errors.js';
-import { tableHash } from '../common/flow-table.js';
-import { AdminState, OperState, type FlowTable, type Gateway, type Link, type Prefix, type Site, type Topology } from '../common/model.js';
+import { diffTables, tableHash } from '../common/flow-table.js';
+import { AdminState, OperState, type FlowTable, type TableDelta, type Gateway, type Link, type Prefix, type Site, type Topology } from '../common/model.js';
 import type { Route, TableState } from '../proto/gen/switchback/v1/admin.js';
 import { DEFAULT_COST_POLICY, nextCost, type CostPolicy } from './routing/link-cost.js';
 import { computeRoutingState, recomputeAfterLinkChange, ruleKey, type GatewayRoutes, type RoutingOptions, type RoutingState } from './routing/index.js';
@@ -334,6 +334,8 @@ export class Controller {
     const modelChanged = JSON.stringify(next) !== JSON.stringify(before);
 
     const keys = this.store.linkKeys();
+    // The keys the stored tables were built with (this change may replace some).
+    const oldKeys = new Map(keys);
     const newKeys = new Map<string, LinkKey>([...(keyUpdates ?? [])].filter(([id]) => next.links.some((l) => l.id === id)));
     for (const [id, k] of newKeys) keys.set(id, k);
     for (const l of next.links) {
@@ -381,6 +383,7 @@ export class Controller {
     }
     const removedTables = [...this.storedTables().keys()].filter((gw) => !routes.has(gw));
     this.hub.emit({ type: 'computed', ms: this.clock.now() - computeStart, tables: changedTables.size + removedTables.length });
+    const bases = this.deltaBases(changedTables, oldKeys);
 
     const nothing = !modelChanged && changedTables.size === 0 && removedTables.length === 0 && newKeys.size === 0 && removedKeys.length === 0;
     if (nothing) {
@@ -406,10 +409,52 @@ export class Controller {
     for (const gw of removedTables) this.stored!.delete(gw);
     // The new tables go with the event: sessions push them without reading
     // and decoding them back from the store (70 KB each in a large fleet).
-    const tables = new Map<string, { table: FlowTable; hash: Buffer }>();
-    for (const [gw, content] of changedTables) tables.set(gw, { table: { ...content, version: entry.seq, epoch: this.store.epoch }, hash: newHashes.get(gw)!.hash });
+    // With each, the delta from the version stored before (what agents in
+    // sync hold), so that sessions do not decode that base from the store.
+    const tables = new Map<string, { table: FlowTable; hash: Buffer; delta?: TableDelta }>();
+    for (const [gw, content] of changedTables) {
+      const table = { ...content, version: entry.seq, epoch: this.store.epoch };
+      const hash = newHashes.get(gw)!.hash;
+      const base = bases.get(gw);
+      let delta: TableDelta | undefined;
+      try {
+        delta = base && diffTables(base, table, hash);
+      } catch {
+        // Node id changed: sessions send a snapshot.
+      }
+      tables.set(gw, { table, hash, delta });
+    }
     this.hub.emit({ type: 'journal', entry, tables, removedTables });
     return entry;
+  }
+
+  /**
+   * For each changed gateway, its previous table rebuilt from the previous
+   * routing state (`this.state`, still in memory) with the keys it was
+   * built with, versioned as stored: the base of a delta without decoding
+   * it from the store. Offered only when its content hash equals the stored
+   * one, so it IS the stored previous version whatever path led here
+   * (restart with other cost overrides, a change that committed nothing,
+   * keys rotated in this commit): a mismatch just means no delta is offered.
+   */
+  private deltaBases(changed: ReadonlyMap<string, FlowTable>, oldKeys: ReadonlyMap<string, LinkKey>): Map<string, FlowTable> {
+    const bases = new Map<string, FlowTable>();
+    if (!this.state) return bases;
+    for (const gw of changed.keys()) {
+      const r = this.state.routes.get(gw);
+      const stored = this.storedTables().get(gw);
+      if (!r || !stored) continue;
+      const prev: FlowTable = {
+        gatewayId: gw,
+        nodeId: r.nodeId,
+        version: stored.version,
+        epoch: this.store.epoch,
+        rules: r.rules,
+        peers: r.peers.map((p) => withKey(p, oldKeys.get(p.linkId))),
+      };
+      if (tableHash(prev).equals(stored.hash)) bases.set(gw, prev);
+    }
+    return bases;
   }
 
   private routingOpts(): RoutingOptions {

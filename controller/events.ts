@@ -1,6 +1,6 @@
 // What the controller service tells its adapters (southbound sessions, the
 // admin stream, metrics): a union tagged by `type`, as nats.js does.
-import type { FlowTable } from '../common/model.js';
+import type { FlowTable, TableDelta } from '../common/model.js';
 import type { JournalEntry } from './store/store.js';
 
 export type ControllerEvent =
@@ -8,9 +8,10 @@ export type ControllerEvent =
    * A committed change; `entry.tables` lists the gateways whose table moved.
    * `tables`, when given, holds those new tables (as stored: version and
    * epoch set) with their content hashes, so that listeners need not read
-   * and decode them back from the store.
+   * and decode them back from the store. `delta`, when given, turns the
+   * version stored before this change (`delta.baseVersion`) into `table`.
    */
-  | { type: 'journal'; entry: JournalEntry; tables?: ReadonlyMap<string, { table: FlowTable; hash: Buffer }>; removedTables?: readonly string[] }
+  | { type: 'journal'; entry: JournalEntry; tables?: ReadonlyMap<string, { table: FlowTable; hash: Buffer; delta?: TableDelta }>; removedTables?: readonly string[] }
   /** A gateway acknowledged a table version. */
   | { type: 'ack'; gatewayId: string; version: number; transport: string }
   /** A gateway's certificate or access was revoked: close its session. */

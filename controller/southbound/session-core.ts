@@ -9,7 +9,7 @@ import type { Clock, TimerHandle } from '../../common/clock.js';
 import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
 import { diffTables, tableHash } from '../../common/flow-table.js';
 import { createLogger } from '../../common/log.js';
-import { OperState, type FlowTable } from '../../common/model.js';
+import { OperState, type FlowTable, type TableDelta } from '../../common/model.js';
 import type { Ack, CertificateIssued, CertificateRequest, Counter, Hello, LinkReport, SessionRequest, SessionResponse } from '../../proto/gen/switchback/v1/session.js';
 import type { LinkReportInput } from '../controller.js';
 import type { Listener } from '../events.js';
@@ -78,6 +78,8 @@ export class SessionCore {
   private readonly moved = new Set<string>();
   /** The new tables a change carried, until their pushes are built (then dropped, as above). */
   private readonly fresh = new Map<string, FlowTable>();
+  /** The deltas a change carried (from the version stored before it), dropped with `fresh`. */
+  private readonly freshDeltas = new Map<string, TableDelta>();
   private flushing = false;
   private readonly off: () => void;
 
@@ -93,13 +95,19 @@ export class SessionCore {
           if (carried?.table.version === t.version) {
             this.hashes.set(t.gatewayId, { prev: c?.cur, cur: { version: t.version, hash: carried.hash } });
             this.fresh.set(t.gatewayId, carried.table);
+            if (carried.delta?.version === t.version) this.freshDeltas.set(t.gatewayId, carried.delta);
+            else this.freshDeltas.delete(t.gatewayId);
           } else {
             if (c?.cur) this.hashes.set(t.gatewayId, { prev: c.cur });
             this.fresh.delete(t.gatewayId);
+            this.freshDeltas.delete(t.gatewayId);
           }
           this.moved.add(t.gatewayId);
         }
-        for (const gw of e.removedTables ?? []) this.fresh.delete(gw);
+        for (const gw of e.removedTables ?? []) {
+          this.fresh.delete(gw);
+          this.freshDeltas.delete(gw);
+        }
         // Pushes are built after the change returns, a batch per turn of
         // the event loop, so that the caller is not held up and acks from
         // the first agents are read while the last pushes are built.
@@ -123,6 +131,7 @@ export class SessionCore {
       this.moved.delete(gw);
       this.live.get(gw)?.tableChanged();
       this.fresh.delete(gw);
+      this.freshDeltas.delete(gw);
       if (++n === PUSH_BATCH && this.moved.size) {
         setImmediate(() => this.flush());
         return;
@@ -207,6 +216,12 @@ export class SessionCore {
       this.hashes.set(gw, c);
     }
     return { table, version: table.version, hash: c.cur.hash };
+  }
+
+  /** @internal The delta a change carried from `baseVersion` to `version`, while its push is not built yet. */
+  carriedDelta(gw: string, baseVersion: number, version: number): TableDelta | undefined {
+    const d = this.freshDeltas.get(gw);
+    return d && d.baseVersion === baseVersion && d.version === version ? d : undefined;
   }
 
   /** @internal The gateway's current table: the one its change carried while that push is pending, else from the store. */
@@ -394,7 +409,15 @@ export class AgentSession {
   private push(send: (m: SessionResponse) => boolean, table = this.core.ctl.store.table(this.gatewayId)!): void {
     const epoch = this.core.epoch;
     let m: SessionResponse | undefined;
-    const base = this.held ? this.core.ctl.store.tableAt(this.gatewayId, this.held.version) : undefined;
+    // The usual case: the agent holds the version before the change, whose
+    // delta the change carried; else the base is decoded from the store.
+    const carried = this.held && this.core.carriedDelta(this.gatewayId, this.held.version, table.version);
+    if (carried) {
+      this.core.noteHash(this.gatewayId, table.version, Buffer.from(carried.tableHash));
+      m = { epoch, body: { $case: 'delta', delta: carried } };
+      this.core.stats.deltas++;
+    }
+    const base = !m && this.held ? this.core.ctl.store.tableAt(this.gatewayId, this.held.version) : undefined;
     if (base) {
       try {
         const known = this.core.currentVersion(this.gatewayId);
