@@ -255,7 +255,13 @@ s('a revoked event closes the session; a newer session supersedes an older one',
   assert.is(core.session('o0001'), undefined);
 });
 
-s("a change's pushes are built from the tables it carried, not read back from the store", async () => {
+/**
+ * Opens every gateway's session in sync, runs `change`, and checks that
+ * each moved gateway got a delta built with no table read or decoded from
+ * the store (neither the new table nor the agent's base version), and that
+ * the delta applied to the table the agent held yields the stored table.
+ */
+async function pushesReadNoTable(change: () => { tables: readonly unknown[] }, moved: number): Promise<void> {
   const gws = fleetTopology(4).gateways.map((g) => g.id);
   const sinks = new Map(gws.map((gw) => [gw, new Sink()]));
   const held = new Map<string, FlowTable>();
@@ -265,26 +271,64 @@ s("a change's pushes are built from the tables it carried, not read back from th
   }
   const store = ctl.store as MemoryStore;
   const read = store.table.bind(store);
+  const readAt = store.tableAt.bind(store);
   let reads = 0;
   store.table = (gw: string) => {
     reads++;
     return read(gw);
   };
+  store.tableAt = (gw: string, version: number) => {
+    reads++;
+    return readAt(gw, version);
+  };
+  const sentBefore = new Map(gws.map((gw) => [gw, sinks.get(gw)!.sent.length]));
   try {
-    const entry = ctl.drainLink(FLEET_WIDE_LINK, 'test');
-    assert.is(entry.tables.length, gws.length, 'the change moves every table');
+    const entry = change();
+    assert.is(entry.tables.length, moved, 'tables the change moves');
     await tick();
     assert.is(reads, 0, 'no table read back from the store');
   } finally {
     store.table = read;
+    store.tableAt = readAt;
   }
-  for (const gw of gws) {
+  const pushed = gws.filter((gw) => sinks.get(gw)!.sent.length > sentBefore.get(gw)!);
+  assert.is(pushed.length, moved);
+  for (const gw of pushed) {
     const body = sinks.get(gw)!.last().body;
     assert.is(body?.$case, 'delta', gw);
     const next = applyDelta(held.get(gw)!, (body as { delta: Parameters<typeof applyDelta>[1] }).delta);
     assert.equal(next, { ...current(gw), rules: next.rules, peers: next.peers });
     assert.ok(tableHash(next).equals(tableHash(current(gw))), `${gw}: the delta yields the stored table`);
   }
+}
+
+s("a fleet-wide change's pushes are deltas built from what it carried: no table read or decoded from the store", async () => {
+  await pushesReadNoTable(() => ctl.drainLink(FLEET_WIDE_LINK, 'test'), fleetTopology(4).gateways.length);
+});
+
+s("a key rotation's pushes are deltas from the tables built with the previous keys", async () => {
+  const k = ctl.store.linkKeys().get(FLEET_WIDE_LINK)!;
+  const rotated = { key: Buffer.alloc(32, 7), keyId: k.keyId + 1, previousKey: k.key, previousKeyId: k.keyId, createdMs: clock.wallMs() };
+  await pushesReadNoTable(() => ctl.commitLinkKeys('test', 'link.rotate', FLEET_WIDE_LINK, 'rotated', new Map([[FLEET_WIDE_LINK, rotated]])), 2);
+});
+
+s('an agent that holds an older version than the one before the change gets a delta from it, read from the store', async () => {
+  const sink = new Sink();
+  const old = current('o0001');
+  flap(1);
+  await tick();
+  core.open(hello('o0001', old), undefined, sink);
+  const before = sink.sent.length;
+  assert.is(sink.last().body?.$case, 'delta');
+  flap(2);
+  await tick();
+  // The agent has not acknowledged the first push: the second waits for its ack.
+  assert.is(sink.sent.length, before);
+  const body = sink.last().body as { delta: Parameters<typeof applyDelta>[1] };
+  core.session('o0001')!.receive(ackOf(applyDelta(old, body.delta)));
+  const d = (sink.last().body as { delta: Parameters<typeof applyDelta>[1] }).delta;
+  assert.is(sink.last().body?.$case, 'delta');
+  assert.ok(tableHash(applyDelta(applyDelta(old, body.delta), d)).equals(tableHash(current('o0001'))));
 });
 
 s.run();
