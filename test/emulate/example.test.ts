@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Emulation } from '../../emulate/emulation.js';
 import { waitFor } from '../../emulate/deployment.js';
 import { reaches } from '../../emulate/probes.js';
+import { officeReachability } from '../helpers/office-reachability.js';
 import { harnessNamespaces, netnsPrerequisites, requireCommand } from '../helpers/netns.js';
-import { SiteKind } from '../../common/model.js';
 import { parseScenario, type ScenarioEvent } from '../../sim/scenario.js';
 
 const missing = netnsPrerequisites();
@@ -51,19 +51,7 @@ t.after(async () => {
 });
 
 t('every office reaches every datacenter and office host of its VRF; the 192.168.1.0/24 twins stay apart', async () => {
-  const hosts = [...e.net.hosts.values()];
-  const kinds = new Map(e.net.topology.sites.map((s) => [s.id, s.kind]));
-  const misses: string[] = [];
-  let checked = 0;
-  for (const src of hosts.filter((h) => kinds.get(h.site) === SiteKind.OFFICE)) {
-    for (const dst of hosts) {
-      if (dst === src || dst.vrf !== src.vrf) continue;
-      const addr = dst.addresses[0]!;
-      if (src.addresses.includes(addr)) continue;
-      checked++;
-      if (!(await reaches(e.h, src.ns, addr, 3, 1))) misses.push(`${src.site} -> ${dst.site} ${addr}`);
-    }
-  }
+  const { misses, checked } = await officeReachability(e);
   assert.equal(misses, [], 'unreached');
   assert.ok(checked >= 30, `pairs checked: ${checked}`);
   // Berlin (corp) reaches the datacenters; Rotterdam (acquired, the same
