@@ -416,12 +416,8 @@ export class Controller {
       const table = { ...content, version: entry.seq, epoch: this.store.epoch };
       const hash = newHashes.get(gw)!.hash;
       const base = bases.get(gw);
-      let delta: TableDelta | undefined;
-      try {
-        delta = base && diffTables(base, table, hash);
-      } catch {
-        // Node id changed: sessions send a snapshot.
-      }
+      // A gateway whose node id changed gets a snapshot, never a delta.
+      const delta = base && base.nodeId === table.nodeId ? diffTables(base, table, hash) : undefined;
       tables.set(gw, { table, hash, delta });
     }
     this.hub.emit({ type: 'journal', entry, tables, removedTables });

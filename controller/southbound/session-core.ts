@@ -76,10 +76,12 @@ export class SessionCore {
   private readonly hashes = new Map<string, { cur?: VersionHash; prev?: VersionHash }>();
   /** Gateways whose table moved and whose push is not built yet. */
   private readonly moved = new Set<string>();
-  /** The new tables a change carried, until their pushes are built (then dropped, as above). */
-  private readonly fresh = new Map<string, FlowTable>();
-  /** The deltas a change carried (from the version stored before it), dropped with `fresh`. */
-  private readonly freshDeltas = new Map<string, TableDelta>();
+  /**
+   * The new tables a change carried, with the delta from the version stored
+   * before it when the change built one, until their pushes are built (then
+   * dropped, as above).
+   */
+  private readonly fresh = new Map<string, { table: FlowTable; delta?: TableDelta }>();
   private flushing = false;
   private readonly off: () => void;
 
@@ -94,20 +96,14 @@ export class SessionCore {
           const carried = e.tables?.get(t.gatewayId);
           if (carried?.table.version === t.version) {
             this.hashes.set(t.gatewayId, { prev: c?.cur, cur: { version: t.version, hash: carried.hash } });
-            this.fresh.set(t.gatewayId, carried.table);
-            if (carried.delta?.version === t.version) this.freshDeltas.set(t.gatewayId, carried.delta);
-            else this.freshDeltas.delete(t.gatewayId);
+            this.fresh.set(t.gatewayId, { table: carried.table, delta: carried.delta?.version === t.version ? carried.delta : undefined });
           } else {
             if (c?.cur) this.hashes.set(t.gatewayId, { prev: c.cur });
             this.fresh.delete(t.gatewayId);
-            this.freshDeltas.delete(t.gatewayId);
           }
           this.moved.add(t.gatewayId);
         }
-        for (const gw of e.removedTables ?? []) {
-          this.fresh.delete(gw);
-          this.freshDeltas.delete(gw);
-        }
+        for (const gw of e.removedTables ?? []) this.fresh.delete(gw);
         // Pushes are built after the change returns, a batch per turn of
         // the event loop, so that the caller is not held up and acks from
         // the first agents are read while the last pushes are built.
@@ -131,7 +127,6 @@ export class SessionCore {
       this.moved.delete(gw);
       this.live.get(gw)?.tableChanged();
       this.fresh.delete(gw);
-      this.freshDeltas.delete(gw);
       if (++n === PUSH_BATCH && this.moved.size) {
         setImmediate(() => this.flush());
         return;
@@ -220,13 +215,13 @@ export class SessionCore {
 
   /** @internal The delta a change carried from `baseVersion` to `version`, while its push is not built yet. */
   carriedDelta(gw: string, baseVersion: number, version: number): TableDelta | undefined {
-    const d = this.freshDeltas.get(gw);
+    const d = this.fresh.get(gw)?.delta;
     return d && d.baseVersion === baseVersion && d.version === version ? d : undefined;
   }
 
   /** @internal The gateway's current table: the one its change carried while that push is pending, else from the store. */
   latestTable(gw: string): FlowTable | undefined {
-    return this.fresh.get(gw) ?? this.ctl.store.table(gw);
+    return this.fresh.get(gw)?.table ?? this.ctl.store.table(gw);
   }
 
   /** @internal Records the hash of the current version, computed elsewhere. */
