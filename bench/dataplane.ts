@@ -33,8 +33,8 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
-    // Pause before the ping so what the UDP flood left queued in the tunnel
-    // (socket buffers, TUN queues) has drained; 0 keeps the ping right after it.
+    // Pause before the ping (after the TCP tests), e.g. to let a loaded
+    // machine calm down; 0 pings right after them.
     'ping-settle': { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -50,6 +50,7 @@ if (!Number.isInteger(SECONDS) || SECONDS < 1 || SECONDS > 60) {
   process.exit(2);
 }
 const PING_SETTLE_MS = Number(opts['ping-settle']);
+const PING_COUNT = 100;
 if (!Number.isInteger(PING_SETTLE_MS) || PING_SETTLE_MS < 0 || PING_SETTLE_MS > 60_000) {
   console.error(`--ping-settle must be an integer 0-60000 ms, got '${opts['ping-settle']}'`);
   process.exit(2);
@@ -284,6 +285,19 @@ async function measure(h: NetnsHarness, net: BuiltNetwork, row: Row): Promise<vo
   const tcp4 = await withCpu(tunnelNs, () => iperf(h, net, ['-t', String(SECONDS), '-O', '1', '-P', '4']));
   row.tcp4 = received(tcp4.value);
   row.cpuTcp4 = tcp4.cpu;
+  // The RTT of an idle tunnel on a warm path: after the TCP tests (agents
+  // JIT-compiled; TCP leaves no backlog when it stops) and before the
+  // unlimited UDP flood, which leaves socket and TUN queues to drain.
+  if (PING_SETTLE_MS) await new Promise((r) => setTimeout(r, PING_SETTLE_MS));
+  const ping = await h.exec(hostA, 'ping', ['-c', String(PING_COUNT), '-i', '0.01', '-W', '1', '-n', '-q', HOST_B], 30_000);
+  const rtt = /= ([\d.]+)\/([\d.]+)\//.exec(ping.stdout);
+  if (rtt) {
+    row.rttMinMs = Number(rtt[1]);
+    row.rttMs = Number(rtt[2]);
+  }
+  const loss = /(\d+(?:\.\d+)?)% packet loss/.exec(ping.stdout);
+  if (loss && Number(loss[1]) > 0) row.note.push(`ping loss ${loss[1]}%`);
+
   const udp = await withCpu(tunnelNs, () => iperf(h, net, ['-t', String(SECONDS), '-u', '-l', String(UDP_LEN), '-b', '0']));
   // Delivered = bytes the server got / datagram size: its packet and loss
   // counts come from sequence numbers and miss a tail that never arrived.
@@ -294,16 +308,6 @@ async function measure(h: NetnsHarness, net: BuiltNetwork, row: Row): Promise<vo
   row.udpSentPps = (sent.packets ?? 0) / sent.seconds;
   row.cpuUdp = udp.cpu;
 
-  // Last, on a warm path (JIT-compiled agents) with no other test traffic.
-  if (PING_SETTLE_MS) await new Promise((r) => setTimeout(r, PING_SETTLE_MS));
-  const ping = await h.exec(hostA, 'ping', ['-c', '50', '-i', '0.01', '-W', '1', '-n', '-q', HOST_B], 30_000);
-  const rtt = /= ([\d.]+)\/([\d.]+)\//.exec(ping.stdout);
-  if (rtt) {
-    row.rttMinMs = Number(rtt[1]);
-    row.rttMs = Number(rtt[2]);
-  }
-  const loss = /(\d+(?:\.\d+)?)% packet loss/.exec(ping.stdout);
-  if (loss && Number(loss[1]) > 0) row.note.push(`ping loss ${loss[1]}%`);
   row.drops = await gatewayDrops(h, net);
 }
 
@@ -673,7 +677,7 @@ async function main(): Promise<number> {
   const load0 = loadavg();
   const started = new Date();
   console.log(`# bench:dataplane ${started.toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), kernel ${release()}, node ${process.version}, iperf3 ${version('iperf3', ['--version'], /iperf (\S+)/)}`);
-  console.log(`# load average before: ${load0.map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds; ${SECONDS} s per iperf3 test (TCP with 1 s omitted), ping -c 50 -i 0.01`);
+  console.log(`# load average before: ${load0.map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds; ${SECONDS} s per iperf3 test (TCP with 1 s omitted), ping -c ${PING_COUNT} -i 0.01 between the TCP and UDP tests`);
   const runs: Row[][] = [];
   const loads: number[] = [load0[0]];
   for (let round = 1; round <= ROUNDS; round++) {

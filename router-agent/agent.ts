@@ -188,7 +188,7 @@ export class Agent {
       }
       case 'deliver':
       case 'reply':
-        this.portOf(v.vrf)?.write(v.bytes);
+        this.portOf(v.vrf)?.send(v.bytes);
         return;
       case 'probe':
         if (this.probes) this.probes.onProbe(v.peer, v.payload, this.clock.now());

@@ -47,6 +47,7 @@ health:
   --detect-multiplier N   down after N intervals without a reply (default 3)
   --hold MS               a recovered peer must stay up this long before it carries traffic (default 5000)
   --no-local-failover     do not switch to backups locally; wait for the controller
+  --no-tun-offload        no TCP segmentation offload on the TUN devices (one packet per read and write)
 
 underlay:
   --underlay udp|gre      default udp (AEAD-sealed, crosses NAT)
@@ -85,6 +86,7 @@ export const agentOptions = {
   'detect-multiplier': { type: 'string', default: '3' },
   hold: { type: 'string', default: '5000' },
   'no-local-failover': { type: 'boolean', default: false },
+  'no-tun-offload': { type: 'boolean', default: false },
   underlay: { type: 'string', default: 'udp' },
   listen: { type: 'string', default: '0.0.0.0:4789' },
   'udp-io': { type: 'string' },
@@ -232,8 +234,9 @@ export async function run(argv: string[]): Promise<number> {
   const vrfTuns = new Map<number, TunPort>();
   try {
     const mtu = underlayMtu - tunnelOverhead(mode, 4);
-    tun = await TunPort.open({ name: values.tun, mtu, addresses: values['tun-address'] ?? [] });
-    for (const s of vrfTunSpecs) vrfTuns.set(s.vrf, await TunPort.open({ name: s.name, mtu, routeTable: s.table }));
+    const offload = !values['no-tun-offload'];
+    tun = await TunPort.open({ name: values.tun, mtu, addresses: values['tun-address'] ?? [], offload });
+    for (const s of vrfTunSpecs) vrfTuns.set(s.vrf, await TunPort.open({ name: s.name, mtu, routeTable: s.table, offload }));
   } catch (err) {
     for (const t of vrfTuns.values()) await t.close();
     await tun?.close();
@@ -283,14 +286,14 @@ export async function run(argv: string[]): Promise<number> {
   let metricsServer: { close(): void } | undefined;
   if (values.metrics !== 'off') {
     hostPort(values.metrics, '--metrics');
-    const extra = agentStatusMetrics({ health, control: client && control ? { client, transport: control.transport } : undefined });
+    const extra = agentStatusMetrics({ health, tuns: [tun, ...vrfTuns.values()], control: client && control ? { client, transport: control.transport } : undefined });
     const m = await serveMetrics(agentRegistry({ snapshot: () => agent.snapshot(), extra }, gatewayId), values.metrics);
     metricsServer = m.server;
     metricsAddress = m.address;
   }
   const source = table ? `table ${table.version}` : `controller via ${control!.transport}, held table ${client!.table?.version ?? 'none'}`;
   process.stdout.write(
-    `switchback agent ${gatewayId}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}${underlayIo(underlay)}, tun ${tun.name} mtu ${tun.mtu}${[...vrfTuns].map(([v, t]) => `, vrf ${v} tun ${t.name}${t.routeTable === undefined ? '' : ` table ${t.routeTable}`}`).join('')}, ${source}, metrics ${metricsAddress}\n`,
+    `switchback agent ${gatewayId}: ${mode} underlay ${underlay.local.host}:${underlay.local.port}${underlayIo(underlay)}, tun ${tun.name} mtu ${tun.mtu}${tun.offload ? ' (offload)' : ''}${[...vrfTuns].map(([v, t]) => `, vrf ${v} tun ${t.name}${t.routeTable === undefined ? '' : ` table ${t.routeTable}`}`).join('')}, ${source}, metrics ${metricsAddress}\n`,
   );
   await new Promise<void>((done) => {
     const stop = (sig: string) => {

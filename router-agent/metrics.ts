@@ -105,6 +105,12 @@ export interface AgentStatusSource {
     readonly monitor: { allStats(): readonly { peerId: string; linkId: string; rttUs: number; jitterUs: number; lossPpm: number; pathMtu: number; sent: number; received: number }[] };
     failovers(): number;
   };
+  /** The access-side TUN devices. */
+  tuns?: readonly {
+    readonly name: string;
+    readonly counters: { rxPackets: number; txPackets: number; rxErrors: number; txDrops: Record<string, number> };
+    offloadStats(): Record<string, number>;
+  }[];
   control?: {
     readonly transport: string;
     readonly client: { readonly connected: boolean; readonly epoch: number; readonly stats: { readonly sessions: number; readonly refused: number } };
@@ -152,6 +158,20 @@ export function agentStatusMetrics(src: AgentStatusSource): (registry: Registry)
         setCounter(this, {}, src.health?.failovers() ?? 0);
       },
     });
+    const tunCounter = (name: string, help: string, label: string, pick: (t: NonNullable<AgentStatusSource['tuns']>[number]) => Record<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['device', label],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const t of src.tuns ?? []) for (const [k, v] of Object.entries(pick(t))) setCounter(this, { device: t.name, [label]: k }, v);
+        },
+      });
+    tunCounter('switchback_agent_tun_packets_total', 'Packets read from (rx) and written to (tx) a TUN device', 'direction', (t) => ({ rx: t.counters.rxPackets, tx: t.counters.txPackets }));
+    tunCounter('switchback_agent_tun_drops_total', 'Packets a TUN device did not take, by reason; read_error counts failed reads', 'reason', (t) => ({ ...t.counters.txDrops, read_error: t.counters.rxErrors }));
+    tunCounter('switchback_agent_tun_offload_total', 'TCP segmentation offload on a TUN device: super-packets read and the segments cut from them, super-packets written and the packets in them, and more (see docs/operations.md)', 'kind', (t) => t.offloadStats());
     const control = src.control;
     new Gauge({
       name: 'switchback_agent_control_connected',

@@ -7,8 +7,12 @@ export interface AccessPort {
   /** The kernel routing table its routes go to; undefined = the main table. */
   readonly routeTable?: number;
   onPacket(cb: (packet: Uint8Array) => void): void;
-  /** False (and a counted drop) when the packet was not written. */
-  write(packet: Uint8Array): boolean;
+  /**
+   * Hands a packet to the site: it may be queued until the end of the
+   * current turn of the event loop (a TUN batches its writes); a packet that
+   * cannot be written is a counted drop of the port.
+   */
+  send(packet: Uint8Array): void;
   /** Makes the routes through this port exactly `prefixes`. */
   setRoutes(prefixes: readonly string[]): Promise<void>;
   close(): Promise<void>;

@@ -5,6 +5,11 @@
 // The device is created in the network namespace of the agent process and
 // disappears when the port closes (it is not persistent). MTU and link state
 // are set by the addon (ioctl); addresses and routes through `ip`.
+//
+// With offload (the default) the kernel hands over TCP bursts of up to 64 KB
+// in one read, which the addon cuts into MTU-sized packets, and send() queues
+// packets until the end of the current turn of the event loop so that a
+// flow's consecutive segments go back in one write (tun/offload.c).
 
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
@@ -21,15 +26,35 @@ const log = createLogger('tun');
 interface NativeTun {
   readonly name: string;
   readonly fd: number;
+  /** TSO is on: reads may be super-packets and writeBatch coalesces. */
+  readonly offload: boolean;
   start(cb: (packets: Buffer[], errno: number) => void): void;
   /** Bytes written, or -errno. */
   write(bytes: Uint8Array): number;
+  /** Writes them all; results[i] is packet i's byte count or -errno. Returns the system calls made. */
+  writeBatch(packets: Uint8Array[], results: Int32Array): number;
+  offloadStats(): number[];
   close(): void;
 }
 interface TunAddon {
-  Tun: new (name: string) => NativeTun;
+  Tun: new (name: string, offload: boolean) => NativeTun;
   setMtu(name: string, mtu: number): void;
   setUp(name: string, up: boolean): void;
+  splitRead(read: Uint8Array): Buffer[];
+  coalesceWrites(packets: Uint8Array[]): Buffer[];
+}
+
+/** The addon's offload logic on bytes, without a device (for tests and tools). */
+export interface OffloadCodec {
+  /** What one read of these bytes (virtio_net_hdr first) delivers; throws for a malformed one. */
+  splitRead(read: Uint8Array): Buffer[];
+  /** The writes send() would make for these packets (at most 256), each virtio_net_hdr first. */
+  coalesceWrites(packets: Uint8Array[]): Buffer[];
+}
+
+export function offloadCodec(): OffloadCodec {
+  const a = loadAddon();
+  return { splitRead: (r) => a.splitRead(r), coalesceWrites: (p) => a.coalesceWrites(p) };
 }
 
 const ADDON_PATH = './tun/build/Release/tun.node';
@@ -66,7 +91,30 @@ export interface TunPortOptions {
    * `ip rule` for that VRF's access interface.
    */
   routeTable?: number;
+  /**
+   * TCP segmentation offload both ways (IFF_VNET_HDR, TSO4/6): default true.
+   * A kernel that refuses it leaves the port working without (see `offload`).
+   */
+  offload?: boolean;
 }
+
+/** What the offload paths did (all zero without offload). */
+export type TunOffloadStats = {
+  /** Reads that held a TCP super-packet, and the packets cut from them. */
+  rxSuperPackets: number;
+  rxSegments: number;
+  /** Packets whose partial checksum the agent finished. */
+  rxChecksums: number;
+  /** Reads dropped because their virtio header did not fit the packet. */
+  rxMalformed: number;
+  /** Writes that carried several packets, and the packets in them. */
+  txSuperPackets: number;
+  txCoalesced: number;
+  /** Super-packets the kernel refused, written again one packet at a time. */
+  txFallbacks: number;
+  /** System calls made by send() flushes. */
+  txWrites: number;
+};
 
 export type TunWriteDrop = 'invalid' | 'empty' | 'oversize' | 'queueFull' | 'rejected' | 'closed';
 
@@ -121,6 +169,12 @@ function validateAddress(text: unknown, field: string): string {
   return text;
 }
 
+function validateOffload(v: unknown): boolean {
+  if (v === undefined) return true;
+  if (typeof v !== 'boolean') throw invalid('tun.offload', `must be true or false, got ${String(v)}`);
+  return v;
+}
+
 function validateTable(table: unknown): number | undefined {
   if (table === undefined) return undefined;
   if (typeof table !== 'number' || !Number.isInteger(table) || table < 1 || table > 0xffffffff || (table >= 253 && table <= 255)) {
@@ -145,6 +199,11 @@ export class TunPort {
   };
   private readonly dev: NativeTun;
   private handler: PacketHandler | undefined;
+  private pending: Uint8Array[] = [];
+  private results = new Int32Array(256);
+  private flushScheduled = false;
+  private txWrites = 0;
+  private readonly flushNow = (): void => this.flush();
   private reading = false;
   private closed = false;
   private readonly installed = new Set<string>();
@@ -165,10 +224,11 @@ export class TunPort {
     const mtu = validateMtu(opts.mtu);
     const addresses = (opts.addresses ?? []).map((a, i) => validateAddress(a, `tun.addresses[${i}]`));
     const routeTable = validateTable(opts.routeTable);
+    const offload = validateOffload(opts.offload);
     const native = loadAddon();
     let dev: NativeTun;
     try {
-      dev = new native.Tun(name);
+      dev = new native.Tun(name, offload);
     } catch (err) {
       throw systemError(`cannot create TUN device${name ? ` '${name}'` : ''}`, err, 'tun.name');
     }
@@ -188,7 +248,8 @@ export class TunPort {
       dev.close();
       throw err;
     }
-    log.info('TUN device up', { name: dev.name, mtu, addresses, ...(routeTable === undefined ? {} : { routeTable }) });
+    if (offload && !dev.offload) log.warn('the kernel refused TCP segmentation offload on the TUN device; running without', { name: dev.name });
+    log.info('TUN device up', { name: dev.name, mtu, addresses, offload: dev.offload, ...(routeTable === undefined ? {} : { routeTable }) });
     return new TunPort(dev, mtu, routeTable);
   }
 
@@ -223,33 +284,80 @@ export class TunPort {
     }
   }
 
-  /** Writes one IP packet to the device; false (and a counted drop) when it was not written. */
+  /** TCP segmentation offload is on (asked for, and the kernel agreed). */
+  get offload(): boolean {
+    return this.dev.offload;
+  }
+
+  offloadStats(): TunOffloadStats {
+    const s = this.dev.offloadStats();
+    return {
+      rxSuperPackets: s[0],
+      rxSegments: s[1],
+      rxChecksums: s[2],
+      rxMalformed: s[3],
+      txSuperPackets: s[4],
+      txCoalesced: s[5],
+      txFallbacks: s[6],
+      txWrites: this.txWrites,
+    };
+  }
+
+  /**
+   * Writes one IP packet to the device now; false (and a counted drop) when
+   * it was not written. The forwarding path uses send().
+   */
   write(pkt: Uint8Array): boolean {
-    const drops = this.counters.txDrops;
+    if (!this.acceptable(pkt)) return false;
+    return this.count(pkt.length, this.dev.write(pkt));
+  }
+
+  /**
+   * Queues one IP packet; everything queued in this turn of the event loop
+   * is written from a microtask, with a flow's consecutive TCP segments
+   * coalesced when offload is on. Refusals are counted drops, as for write().
+   */
+  send(pkt: Uint8Array): void {
+    if (!this.acceptable(pkt)) return;
+    this.pending.push(pkt);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushNow);
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
     if (this.closed) {
-      drops.closed++;
-      return false;
+      this.counters.txDrops.closed += batch.length;
+      return;
     }
-    if (!(pkt instanceof Uint8Array)) {
-      drops.invalid++;
-      return false;
-    }
-    if (pkt.length === 0) {
-      drops.empty++;
-      return false;
-    }
-    if (pkt.length > this.mtu) {
-      drops.oversize++;
-      return false;
-    }
-    const n = this.dev.write(pkt);
-    if (n === pkt.length) {
+    if (this.results.length < batch.length) this.results = new Int32Array(batch.length);
+    this.txWrites += this.dev.writeBatch(batch, this.results);
+    for (let i = 0; i < batch.length; i++) this.count(batch[i].length, this.results[i]);
+  }
+
+  private acceptable(pkt: Uint8Array): boolean {
+    const drops = this.counters.txDrops;
+    if (this.closed) drops.closed++;
+    else if (!(pkt instanceof Uint8Array)) drops.invalid++;
+    else if (pkt.length === 0) drops.empty++;
+    else if (pkt.length > this.mtu) drops.oversize++;
+    else return true;
+    return false;
+  }
+
+  private count(length: number, written: number): boolean {
+    if (written === length) {
       this.counters.txPackets++;
-      this.counters.txBytes += n;
+      this.counters.txBytes += written;
       return true;
     }
-    if (n === -constants.errno.EAGAIN) drops.queueFull++;
-    else drops.rejected++;
+    if (written === -constants.errno.EAGAIN) this.counters.txDrops.queueFull++;
+    else this.counters.txDrops.rejected++;
     return false;
   }
 
@@ -293,6 +401,7 @@ export class TunPort {
   close(): Promise<void> {
     return this.serial(async () => {
       if (this.closed) return;
+      this.flush(); // what was queued before close() still goes out
       this.closed = true;
       for (const r of this.installed) {
         // A route already gone (someone deleted it, or the link) is fine at close.

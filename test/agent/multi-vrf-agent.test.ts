@@ -31,9 +31,8 @@ class MemoryPort implements AccessPort {
   inject(p: Uint8Array): void {
     this.cb?.(p);
   }
-  write(p: Uint8Array): boolean {
+  send(p: Uint8Array): void {
     this.written.push(Uint8Array.from(p));
-    return true;
   }
   async setRoutes(prefixes: readonly string[]): Promise<void> {
     this.routes = [...prefixes];

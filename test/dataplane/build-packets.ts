@@ -96,6 +96,9 @@ export interface TcpOptions {
   flags?: number;
   options?: number[];
   payload?: Uint8Array;
+  /** Sequence and acknowledgement numbers: default 1 and 0. */
+  seq?: number;
+  ackNo?: number;
 }
 
 export const SYN = 0x02;
@@ -110,7 +113,8 @@ export function tcp(ip: V4Options | V6Options, t: TcpOptions, family: 4 | 6 = 4)
   const seg = new Uint8Array(hl + payload.length);
   seg.set(u16(t.sport ?? 40000), 0);
   seg.set(u16(t.dport ?? 443), 2);
-  seg.set([0, 0, 0, 1], 4);
+  new DataView(seg.buffer).setUint32(4, (t.seq ?? 1) >>> 0);
+  new DataView(seg.buffer).setUint32(8, (t.ackNo ?? 0) >>> 0);
   seg[12] = (hl / 4) << 4;
   seg[13] = t.flags ?? SYN;
   seg.set(u16(65535), 14);

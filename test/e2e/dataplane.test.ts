@@ -102,6 +102,7 @@ e2e('UDP tunnels with AEAD: ping and a TCP transfer between the hosts', async ()
   const agents = await startAgents('udp');
   try {
     for (const a of agents) assert.match(a.output(), /udp underlay \S+ \(native I\/O\)/, 'batched native UDP I/O by default');
+    for (const a of agents) assert.match(a.output(), /tun sb0 mtu \d+ \(offload\)/, 'TCP segmentation offload on the TUN by default');
     const ping = await h.exec(net.hostNs.get('a')!, 'ping', ['-c', '5', '-i', '0.2', '-W', '2', '-n', '10.2.0.10']);
     assert.match(ping.stdout, / 0% packet loss/, ping.stdout + ping.stderr);
     const t = await tcpTransfer(2_000_000);
@@ -115,6 +116,15 @@ e2e('UDP tunnels with AEAD: ping and a TCP transfer between the hosts', async ()
     assert.ok(sum('switchback_agent_peer_rx_bytes_total', 'gw-b') > 0, 'and received from it');
     assert.ok(sum('switchback_agent_rule_packets_total') > 1000, 'rules matched the packets');
     assert.ok(sum('switchback_agent_delivered_packets_total') > 0, 'replies were delivered to the access side');
+    // The data went host A -> gw-a -> gw-b -> host B: gw-a read TCP
+    // super-packets from its TUN and cut them; gw-b wrote coalesced ones.
+    const offload = async (gw: string, kind: string) =>
+      parsePromText(await metricsOf(gw)).get('switchback_agent_tun_offload_total')!.samples.find((x) => x.labels.kind === kind)?.value ?? -1;
+    assert.ok((await offload('gw-a', 'rxSuperPackets')) > 0, 'gw-a read super-packets');
+    assert.ok((await offload('gw-a', 'rxSegments')) > (await offload('gw-a', 'rxSuperPackets')), 'and cut each into several packets');
+    assert.ok((await offload('gw-b', 'txSuperPackets')) > 0, 'gw-b wrote coalesced super-packets');
+    assert.is(await offload('gw-b', 'txFallbacks'), 0, 'the kernel took every one');
+    assert.is(await offload('gw-a', 'rxMalformed'), 0);
   } finally {
     await stopAgents(agents);
   }
@@ -123,14 +133,18 @@ e2e('UDP tunnels with AEAD: ping and a TCP transfer between the hosts', async ()
   assert.not.match(links.stdout, /sb0/);
 });
 
-e2e('UDP tunnels over node:dgram (--udp-io dgram, the fallback): ping and a TCP transfer', async () => {
-  const agents = await startAgents('udp', ['--udp-io', 'dgram']);
+e2e('UDP tunnels over node:dgram and without TUN offload (the fallbacks): ping and a TCP transfer', async () => {
+  const agents = await startAgents('udp', ['--udp-io', 'dgram', '--no-tun-offload']);
   try {
     for (const a of agents) assert.match(a.output(), /udp underlay \S+ \(dgram I\/O\)/);
+    for (const a of agents) assert.match(a.output(), /tun sb0 mtu \d+,/, 'no offload');
     const ping = await h.exec(net.hostNs.get('a')!, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '-n', '10.2.0.10']);
     assert.match(ping.stdout, / 0% packet loss/, ping.stdout + ping.stderr);
     const t = await tcpTransfer(1_000_000);
     assert.is(t.received, t.sent);
+    const fams = parsePromText(await metricsOf('gw-a'));
+    const work = fams.get('switchback_agent_tun_offload_total')!.samples.filter((x) => x.labels.kind !== 'txWrites');
+    assert.ok(work.length > 0 && work.every((x) => x.value === 0), 'no offload work without offload');
   } finally {
     await stopAgents(agents);
   }

@@ -3,12 +3,14 @@
 // inside a fresh namespace (runFileInNamespace) and everything below runs there.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SwitchbackError } from '../../common/errors.js';
 import { TunPort } from '../../router-agent/io/tun-port.js';
 import { rejects, until } from '../helpers/async-assert.js';
 import { requireCommand, runFileInNamespace } from '../helpers/netns.js';
+import { ACK, SYN, refTransportChecksum, storedTransportChecksum, tcp } from '../dataplane/build-packets.js';
 
 await runFileInNamespace(import.meta.url, 'tun');
 requireCommand('ping', 'iputils-ping');
@@ -223,6 +225,82 @@ tun('bad options get clear errors and leave no device behind', async () => {
   } finally {
     await auto.close();
   }
+});
+
+tun('with offload the kernel takes coalesced TCP segments and hands over super-packets, cut into valid segments', async () => {
+  // A TCP connection between the namespace's own stack (a net server on the
+  // device's address) and a peer the test plays by hand through the device.
+  const port = await TunPort.open({ name: 'sbt-tun7', mtu: 1400, addresses: ['10.99.7.1/24'] });
+  const server = createServer();
+  let accepted: Socket | undefined;
+  try {
+    assert.ok(port.offload, 'the kernel agreed to TSO');
+    const data = randomBytes(3000);
+    const reply = randomBytes(10_000); // within the first congestion window: no ACKs needed
+    let got = Buffer.alloc(0);
+    server.on('connection', (s) => {
+      accepted = s;
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        got = Buffer.concat([got, d]);
+        if (got.length === data.length) s.write(reply);
+      });
+    });
+    await new Promise<void>((r) => server.listen(5555, '10.99.7.1', r));
+
+    const PSH = 0x08;
+    let synAck: Buffer | undefined;
+    const fromServer: Buffer[] = [];
+    port.onPacket((p) => {
+      const h = parseIpv4(p);
+      if (!h || h.protocol !== 6) return;
+      if (p[h.ihl + 13] & SYN) synAck = p;
+      else if (p.length > h.ihl + (p[h.ihl + 12] >> 4) * 4) fromServer.push(p);
+    });
+    let id = 1;
+    const ip = () => ({ src: '10.99.7.2', dst: '10.99.7.1', id: id++ });
+    const seg = (seq: number, flags: number, payload?: Uint8Array, ackNo?: number) =>
+      tcp(ip(), { sport: 40000, dport: 5555, seq, ackNo, flags, payload, options: flags === SYN ? [2, 4, 0x05, 0x28] : undefined }); // MSS 1320
+    port.send(seg(1000, SYN));
+    await until(() => synAck !== undefined, 'the SYN-ACK');
+    const ackNo = (synAck!.readUInt32BE(24) + 1) >>> 0;
+    port.send(seg(1001, ACK, undefined, ackNo));
+    // Three data segments sent in one turn leave in one write.
+    for (let i = 0; i < 3; i++) port.send(seg(1001 + i * 1000, ACK | (i === 2 ? PSH : 0), data.subarray(i * 1000, (i + 1) * 1000), ackNo));
+    await until(() => got.length === data.length, 'the server got the data');
+    assert.equal(got, data, 'in order and intact');
+    let st = port.offloadStats();
+    assert.is(st.txSuperPackets, 1, 'one coalesced write');
+    assert.is(st.txCoalesced, 3, 'of the three data segments');
+    assert.is(st.txFallbacks, 0);
+
+    const replied = () => fromServer.reduce((n, p) => n + p.length - 40, 0);
+    await until(() => replied() >= reply.length, 'the reply');
+    const bySeq = [...fromServer].sort((a, b) => a.readUInt32BE(24) - b.readUInt32BE(24));
+    assert.equal(Buffer.concat(bySeq.map((p) => p.subarray(40))), reply, 'the reply, whole');
+    for (const p of bySeq) {
+      assert.ok(p.length - 40 <= 1320, `segments respect the MSS: ${p.length - 40}`);
+      assert.is(storedTransportChecksum(p, 16), refTransportChecksum(p, 16), 'each segment has a complete TCP checksum');
+    }
+    st = port.offloadStats();
+    assert.ok(st.rxSuperPackets >= 1, `the kernel handed over super-packets: ${JSON.stringify(st)}`);
+    assert.ok(st.rxSegments > st.rxSuperPackets);
+    assert.is(st.rxMalformed, 0);
+  } finally {
+    accepted?.destroy();
+    server.close();
+    await port.close();
+  }
+});
+
+tun('offload can be turned off, and bad values for it are refused', async () => {
+  const port = await TunPort.open({ name: 'sbt-tun8', mtu: 1400, offload: false });
+  try {
+    assert.not.ok(port.offload);
+  } finally {
+    await port.close();
+  }
+  await rejects(() => TunPort.open({ name: 'sbt-tun8', mtu: 1400, offload: 'yes' as unknown as boolean }), /tun\.offload.*true or false/);
 });
 
 tun.run();

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tun",
-      "sources": ["tun.c"],
+      "sources": ["tun.c", "offload.c"],
       "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
     },
     {

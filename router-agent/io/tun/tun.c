@@ -4,6 +4,11 @@
 // EAGAIN; write synchronously and non-blocking; MTU and link up through
 // SIOCSIFMTU / SIOCSIFFLAGS. Addresses and routes are left to `ip`.
 //
+// With offload on (the default) the device also has IFF_VNET_HDR and TCP
+// segmentation offload: reads may bring a 64 KB TCP super-packet, cut into
+// MTU-sized packets before JS sees them, and writeBatch() hands a flow's
+// consecutive segments back as one super-packet (offload.c).
+//
 // Failures of the calls that set the device up throw an Error with `code`
 // (errno name), `errno` and `syscall`. The packet path never throws: write()
 // returns the byte count or -errno, and read errors reach the JS callback.
@@ -12,6 +17,7 @@
 #include <uv.h>
 
 #include "napi-errors.h"
+#include "offload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +29,24 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#define READ_SIZE 65536 // an IP packet is at most 65535 bytes; never truncate
-#define BATCH_MAX 64    // packets per JS call, and per wake-up: keeps the loop fair
+#define READ_SIZE (65536 + VNET_HDR_LEN) // an IP packet is at most 65535 bytes; never truncate
+#define BATCH_MAX 64                      // reads per wake-up, and about the packets per JS call: keeps the loop fair
+#define OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
+
+// Counters of the offload paths, returned by offloadStats() in this order.
+enum {
+  ST_RX_SUPER,     // reads that held a TSO super-packet
+  ST_RX_SEGMENTS,  // packets cut from them
+  ST_RX_CSUM,      // packets whose partial checksum was finished here
+  ST_RX_BAD,       // reads dropped: a virtio header that does not fit the packet
+  ST_TX_SUPER,     // writes that carried several packets
+  ST_TX_COALESCED, // packets inside those writes
+  ST_TX_FALLBACK,  // super-packets the kernel refused, then written one by one
+  ST_COUNT
+};
 
 typedef struct {
   napi_env env;
@@ -38,6 +58,10 @@ typedef struct {
   napi_async_context async; // for napi_make_callback (async hooks, microtasks)
   uint8_t *buf;
   bool delivering;          // inside the JS callback: close() defers the async teardown
+  bool vnet;                // every read and write starts with a virtio_net_hdr
+  bool offload;             // ... and the kernel agreed to TSO (TUNSETOFFLOAD)
+  double stats[ST_COUNT];
+  coalesced_t *out;         // writeBatch's scratch: COALESCE_BATCH_MAX entries, off the stack
 } tun_t;
 
 
@@ -106,6 +130,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   close_device(t);
   napi_remove_env_cleanup_hook(env, env_cleanup, t);
   free(t->buf);
+  free(t->out);
   free(t);
 }
 
@@ -126,25 +151,66 @@ static void deliver(tun_t *t, napi_value packets, int err) {
   }
 }
 
+// Output of offload_read: each packet becomes a Buffer in the batch array.
+typedef struct {
+  napi_env env;
+  napi_value packets;
+  uint32_t n;
+} batch_t;
+
+static uint8_t *alloc_packet(void *ctx, size_t len) {
+  batch_t *b = (batch_t *)ctx;
+  napi_value buf;
+  void *data = NULL;
+  if (napi_create_buffer(b->env, len, &data, &buf) != napi_ok) return NULL;
+  napi_set_element(b->env, b->packets, b->n++, buf);
+  return (uint8_t *)data;
+}
+
+static void read_offloaded(tun_t *t, size_t len, batch_t *batch) {
+  vnet_hdr_t h;
+  vnet_decode(t->buf, &h);
+  uint32_t count = 0;
+  offload_result_t r = offload_read(t->buf, len, alloc_packet, batch, &count);
+  if (r != OFFLOAD_OK) {
+    // Packets already cut stay in the batch; the rest of the read is lost.
+    t->stats[ST_RX_BAD]++;
+    return;
+  }
+  if (h.gso_type != VNET_GSO_NONE && count > 1) {
+    t->stats[ST_RX_SUPER]++;
+    t->stats[ST_RX_SEGMENTS] += count;
+  } else if (h.flags & VNET_F_NEEDS_CSUM) {
+    t->stats[ST_RX_CSUM]++;
+  }
+}
+
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   tun_t *t = (tun_t *)h->data;
   napi_env env = t->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value packets;
-  napi_create_array(env, &packets);
-  uint32_t n = 0;
+  batch_t batch = {env, NULL, 0};
+  napi_create_array(env, &batch.packets);
+  uint32_t reads = 0;
   int err = 0;
   if (status < 0) {
     err = -status;
   } else {
-    while (n < BATCH_MAX) {
+    while (reads < BATCH_MAX && batch.n < BATCH_MAX) {
       ssize_t r = read(t->fd, t->buf, READ_SIZE);
       if (r > 0) {
+        reads++;
+        if (t->vnet) {
+          read_offloaded(t, (size_t)r, &batch);
+          continue;
+        }
+        void *data = NULL;
         napi_value b;
-        if (napi_create_buffer_copy(env, (size_t)r, t->buf, NULL, &b) != napi_ok) break;
-        napi_set_element(env, packets, n++, b);
+        if (napi_create_buffer(env, (size_t)r, &data, &b) != napi_ok) break;
+        memcpy(data, t->buf, (size_t)r);
+        napi_set_element(env, batch.packets, batch.n++, b);
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
@@ -154,9 +220,9 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
   // A device that fails to read (e.g. deleted under us) would wake us forever.
   if (err) uv_poll_stop(h);
-  if (n > 0 || err) {
+  if (batch.n > 0 || err) {
     t->delivering = true;
-    deliver(t, packets, err);
+    deliver(t, batch.packets, err);
     t->delivering = false;
     if (!t->poll && t->async) {
       napi_async_destroy(env, t->async);
@@ -166,41 +232,61 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-// new Tun(name: string) -- '' lets the kernel choose (tun0, tun1, ...).
+// new Tun(name: string, offload = false) -- '' lets the kernel choose (tun0,
+// tun1, ...). With offload the device gets IFF_VNET_HDR and asks for TSO;
+// a kernel that refuses TSO leaves `offload` false and nothing else changes.
 static napi_value tun_new(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], self;
+  size_t argc = 2;
+  napi_value argv[2], self;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
   char name[IFNAMSIZ] = {0};
   if (argc >= 1 && !get_ifname(env, argv[0], name)) return NULL;
+  bool want_offload = false;
+  if (argc >= 2 && napi_get_value_bool(env, argv[1], &want_offload) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "offload must be a boolean");
+    return NULL;
+  }
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return throw_errno(env, errno, "open /dev/net/tun", NULL);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (want_offload ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, IFNAMSIZ);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
     close(fd);
     return throw_errno(env, e, "TUNSETIFF", name);
   }
+  int hdr_size = VNET_HDR_LEN;
+  if (want_offload && ioctl(fd, TUNSETVNETHDRSZ, &hdr_size) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "TUNSETVNETHDRSZ", name);
+  }
+  bool offload = want_offload && ioctl(fd, TUNSETOFFLOAD, (unsigned long)OFFLOADS) == 0;
   tun_t *t = calloc(1, sizeof *t);
   uint8_t *buf = malloc(READ_SIZE);
-  if (!t || !buf) {
+  coalesced_t *out = calloc(COALESCE_BATCH_MAX, sizeof *out);
+  if (!t || !buf || !out) {
     free(t);
     free(buf);
+    free(out);
     close(fd);
     return throw_errno(env, ENOMEM, "Tun", name);
   }
   t->env = env;
   t->fd = fd;
   t->buf = buf;
+  t->out = out;
+  t->vnet = want_offload;
+  t->offload = offload;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
   if (napi_wrap(env, self, t, finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(buf);
+    free(out);
     free(t);
     throw_status(env, "napi_wrap");
     return NULL;
@@ -276,6 +362,45 @@ static napi_value tun_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static ssize_t writev_retry(int fd, const struct iovec *iov, int n) {
+  ssize_t r;
+  do r = writev(fd, iov, n);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+static const uint8_t ZERO_VNET[VNET_HDR_LEN] = {0};
+
+// One packet as it is: behind an all-zero virtio header when the device has one.
+static ssize_t write_one(tun_t *t, const uint8_t *bytes, size_t length) {
+  if (t->fd < 0) return -EBADF;
+  struct iovec iov[2] = {{(void *)ZERO_VNET, VNET_HDR_LEN}, {(void *)bytes, length}};
+  ssize_t r = t->vnet ? writev_retry(t->fd, iov, 2) : writev_retry(t->fd, iov + 1, 1);
+  return r > 0 && t->vnet ? r - VNET_HDR_LEN : r;
+}
+
+// Reads a Uint8Array argument; false when `v` is anything else.
+static bool get_bytes(napi_env env, napi_value v, uint8_t **bytes, size_t *length) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  void *data = NULL;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &type, length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array)
+    return false;
+  *bytes = (uint8_t *)data;
+  return true;
+}
+
+// Element i of a JS array as a non-empty packet; false when it is anything else.
+static bool get_packet(napi_env env, napi_value array, uint32_t i, span_t *out) {
+  napi_value e;
+  uint8_t *bytes = NULL;
+  size_t length = 0;
+  if (napi_get_element(env, array, i, &e) != napi_ok || !get_bytes(env, e, &bytes, &length) || length == 0) return false;
+  *out = (span_t){bytes, length};
+  return true;
+}
+
 // write(bytes: Uint8Array): number -- bytes written, or -errno (EAGAIN when the
 // device queue is full, EINVAL for a packet the kernel refuses).
 static napi_value tun_write(napi_env env, napi_callback_info info) {
@@ -283,29 +408,126 @@ static napi_value tun_write(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   tun_t *t = unwrap(env, info, &argc, argv);
   if (!t) return NULL;
-  bool is_ta = false;
-  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta) {
+  uint8_t *bytes = NULL;
+  size_t length = 0;
+  if (argc < 1 || !get_bytes(env, argv[0], &bytes, &length)) {
     napi_throw_type_error(env, "EINVAL", "write() needs a Uint8Array");
     return NULL;
-  }
-  napi_typedarray_type type;
-  size_t length;
-  void *bytes;
-  CHECK(env, napi_get_typedarray_info(env, argv[0], &type, &length, &bytes, NULL, NULL));
-  if (type != napi_uint8_array) {
-    napi_throw_type_error(env, "EINVAL", "write() needs a Uint8Array");
-    return NULL;
-  }
-  ssize_t r;
-  if (t->fd < 0) r = -EBADF;
-  else {
-    do r = write(t->fd, bytes, length);
-    while (r < 0 && errno == EINTR);
-    if (r < 0) r = -errno;
   }
   napi_value v;
-  CHECK(env, napi_create_int64(env, (int64_t)r, &v));
+  CHECK(env, napi_create_int64(env, (int64_t)write_one(t, bytes, length), &v));
   return v;
+}
+
+// Writes one coalesced group; results[i] for each member gets its own length or -errno.
+static uint32_t write_group(tun_t *t, const span_t *pkts, const uint32_t *next, const coalesced_t *o, int32_t *results) {
+  if (o->count == 1) {
+    ssize_t r = write_one(t, pkts[o->head].data, pkts[o->head].len);
+    results[o->head] = (int32_t)r;
+    return 1;
+  }
+  struct iovec iov[COALESCE_MAX_SEGS + 2];
+  int n = 0;
+  iov[n++] = (struct iovec){(void *)o->vnet, VNET_HDR_LEN};
+  iov[n++] = (struct iovec){(void *)o->hdr, o->hdr_len};
+  for (uint32_t i = o->head; i != UINT32_MAX; i = next[i]) {
+    iov[n++] = (struct iovec){(void *)(pkts[i].data + o->hdr_len), pkts[i].len - o->hdr_len};
+  }
+  ssize_t r = writev_retry(t->fd, iov, n);
+  if (r >= 0) {
+    t->stats[ST_TX_SUPER]++;
+    t->stats[ST_TX_COALESCED] += o->count;
+    for (uint32_t i = o->head; i != UINT32_MAX; i = next[i]) results[i] = (int32_t)pkts[i].len;
+    return 1;
+  }
+  // A kernel that will not take this super-packet still gets every packet.
+  t->stats[ST_TX_FALLBACK]++;
+  uint32_t calls = 1;
+  for (uint32_t i = o->head; i != UINT32_MAX; i = next[i], calls++) {
+    results[i] = (int32_t)write_one(t, pkts[i].data, pkts[i].len);
+  }
+  return calls;
+}
+
+// writeBatch(packets: Uint8Array[], results: Int32Array): number -- writes
+// every packet, coalescing where the device has offloads; results[i] is the
+// byte count of packet i or -errno (EINVAL for an element that is not a
+// Uint8Array, like a packet the kernel refuses). Returns the system calls made.
+static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  tun_t *t = unwrap(env, info, &argc, argv);
+  if (!t) return NULL;
+  bool is_array = false;
+  int32_t *results = NULL;
+  size_t rlen = 0;
+  uint32_t n = 0;
+  napi_typedarray_type rtype;
+  void *rdata = NULL;
+  bool is_ta = false;
+  if (argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok || napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[1], &rtype, &rlen, &rdata, NULL, NULL) != napi_ok || rtype != napi_int32_array ||
+      rlen < n) {
+    napi_throw_type_error(env, "EINVAL", "writeBatch(packets: Uint8Array[], results: Int32Array of at least packets.length)");
+    return NULL;
+  }
+  results = (int32_t *)rdata;
+  span_t pkts[COALESCE_BATCH_MAX];
+  uint32_t index[COALESCE_BATCH_MAX]; // position in the caller's array of pkts[k]
+  uint32_t next[COALESCE_BATCH_MAX];
+  int32_t res[COALESCE_BATCH_MAX];
+  coalesced_t *out = t->out;
+  uint32_t calls = 0;
+  for (uint32_t base = 0; base < n;) {
+    uint32_t k = 0;
+    for (; base < n && k < COALESCE_BATCH_MAX; base++) {
+      if (!get_packet(env, argv[0], base, &pkts[k])) results[base] = -EINVAL;
+      else if (t->fd < 0) results[base] = -EBADF;
+      else index[k++] = base;
+    }
+    if (k == 0) continue;
+    uint32_t writes;
+    if (t->vnet && t->offload) {
+      writes = offload_coalesce(pkts, k, next, out);
+    } else {
+      for (uint32_t i = 0; i < k; i++) {
+        next[i] = UINT32_MAX;
+        out[i].head = i;
+        out[i].count = 1;
+      }
+      writes = k;
+    }
+    for (uint32_t w = 0; w < writes; w++) calls += write_group(t, pkts, next, &out[w], res);
+    for (uint32_t i = 0; i < k; i++) results[index[i]] = res[i];
+  }
+  napi_value v;
+  CHECK(env, napi_create_uint32(env, calls, &v));
+  return v;
+}
+
+static napi_value tun_get_offload(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap(env, info, &argc, NULL);
+  if (!t) return NULL;
+  napi_value v;
+  CHECK(env, napi_get_boolean(env, t->offload, &v));
+  return v;
+}
+
+// offloadStats(): number[] -- the ST_ counters, in their order.
+static napi_value tun_offload_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  tun_t *t = unwrap(env, info, &argc, NULL);
+  if (!t) return NULL;
+  napi_value arr;
+  CHECK(env, napi_create_array_with_length(env, ST_COUNT, &arr));
+  for (uint32_t i = 0; i < ST_COUNT; i++) {
+    napi_value v;
+    CHECK(env, napi_create_double(env, t->stats[i], &v));
+    CHECK(env, napi_set_element(env, arr, i, v));
+  }
+  return arr;
 }
 
 static napi_value tun_close(napi_env env, napi_callback_info info) {
@@ -314,6 +536,89 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
   if (!t) return NULL;
   close_device(t);
   return NULL;
+}
+
+// The offload logic without a device, for tests:
+// splitRead(read: Uint8Array): Buffer[] -- what a read of these bytes (virtio
+// header first) delivers; throws EINVAL for one the device path would drop.
+static napi_value split_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *bytes = NULL;
+  size_t length = 0;
+  if (argc < 1 || !get_bytes(env, argv[0], &bytes, &length)) {
+    napi_throw_type_error(env, "EINVAL", "splitRead() needs a Uint8Array");
+    return NULL;
+  }
+  batch_t batch = {env, NULL, 0};
+  CHECK(env, napi_create_array(env, &batch.packets));
+  uint32_t count = 0;
+  if (offload_read(bytes, length, alloc_packet, &batch, &count) != OFFLOAD_OK) {
+    napi_throw_error(env, "EINVAL", "malformed virtio header or super-packet");
+    return NULL;
+  }
+  return batch.packets;
+}
+
+// coalesceWrites(packets: Uint8Array[]): Buffer[] -- the writes writeBatch
+// would make for these packets, each as its bytes (virtio header first).
+static napi_value coalesce_writes(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t n = 0;
+  bool is_array = false;
+  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok || n > COALESCE_BATCH_MAX) {
+    napi_throw_type_error(env, "EINVAL", "coalesceWrites() needs an array of at most 256 Uint8Arrays");
+    return NULL;
+  }
+  span_t pkts[COALESCE_BATCH_MAX];
+  uint32_t next[COALESCE_BATCH_MAX];
+  coalesced_t *out = calloc(COALESCE_BATCH_MAX, sizeof *out);
+  if (!out) return throw_errno(env, ENOMEM, "coalesceWrites", NULL);
+  for (uint32_t i = 0; i < n; i++) {
+    if (!get_packet(env, argv[0], i, &pkts[i])) {
+      free(out);
+      napi_throw_type_error(env, "EINVAL", "coalesceWrites(): every packet must be a non-empty Uint8Array");
+      return NULL;
+    }
+  }
+  uint32_t writes = offload_coalesce(pkts, n, next, out);
+  napi_value arr;
+  if (napi_create_array_with_length(env, writes, &arr) != napi_ok) {
+    free(out);
+    throw_status(env, "coalesceWrites");
+    return NULL;
+  }
+  for (uint32_t w = 0; w < writes; w++) {
+    const coalesced_t *o = &out[w];
+    size_t total = VNET_HDR_LEN;
+    if (o->count == 1) total += pkts[o->head].len;
+    else {
+      total += o->hdr_len;
+      for (uint32_t i = o->head; i != UINT32_MAX; i = next[i]) total += pkts[i].len - o->hdr_len;
+    }
+    napi_value b;
+    void *data = NULL;
+    if (napi_create_buffer(env, total, &data, &b) != napi_ok) break;
+    uint8_t *p = data;
+    memcpy(p, o->vnet, VNET_HDR_LEN);
+    p += VNET_HDR_LEN;
+    if (o->count == 1) memcpy(p, pkts[o->head].data, pkts[o->head].len);
+    else {
+      memcpy(p, o->hdr, o->hdr_len);
+      p += o->hdr_len;
+      for (uint32_t i = o->head; i != UINT32_MAX; i = next[i]) {
+        memcpy(p, pkts[i].data + o->hdr_len, pkts[i].len - o->hdr_len);
+        p += pkts[i].len - o->hdr_len;
+      }
+    }
+    napi_set_element(env, arr, w, b);
+  }
+  free(out);
+  return arr;
 }
 
 static int ioctl_socket(void) { return socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
@@ -384,6 +689,9 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"name", NULL, NULL, tun_get_name, NULL, NULL, napi_enumerable, NULL},
       {"fd", NULL, NULL, tun_get_fd, NULL, NULL, napi_enumerable, NULL},
+      {"offload", NULL, NULL, tun_get_offload, NULL, NULL, napi_enumerable, NULL},
+      {"writeBatch", NULL, tun_write_batch, NULL, NULL, NULL, napi_default, NULL},
+      {"offloadStats", NULL, tun_offload_stats, NULL, NULL, NULL, napi_default, NULL},
       {"start", NULL, tun_start, NULL, NULL, NULL, napi_default, NULL},
       {"write", NULL, tun_write, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, tun_close, NULL, NULL, NULL, napi_default, NULL},
@@ -394,6 +702,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"Tun", NULL, NULL, NULL, NULL, cls, napi_enumerable, NULL},
       {"setMtu", NULL, set_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setUp", NULL, set_up, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"splitRead", NULL, split_read, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"coalesceWrites", NULL, coalesce_writes, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
   return exports;
