@@ -33,6 +33,10 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    // Run every tunnel's gateway processes (OpenVPN, wireguard-go, the
+    // agents) at this nice value, e.g. -10 to shield the comparison from
+    // unrelated load on a shared machine; the same for every tunnel.
+    nice: { type: 'string', default: '0' },
     // Pause before the ping (after the TCP tests), e.g. to let a loaded
     // machine calm down; 0 pings right after them.
     'ping-settle': { type: 'string', default: '0' },
@@ -41,7 +45,7 @@ const { values: opts } = parseArgs({
   strict: true,
 });
 if (opts.help) {
-  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-aead-dgram,sb-gre] [--json FILE] [--cpu-prof DIR] [--ping-settle MS]');
+  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-aead-dgram,sb-gre] [--json FILE] [--cpu-prof DIR] [--ping-settle MS] [--nice=N]');
   process.exit(0);
 }
 const SECONDS = Number(opts.seconds);
@@ -51,6 +55,11 @@ if (!Number.isInteger(SECONDS) || SECONDS < 1 || SECONDS > 60) {
 }
 const PING_SETTLE_MS = Number(opts['ping-settle']);
 const PING_COUNT = 100;
+const NICE = Number(opts.nice);
+if (!Number.isInteger(NICE) || NICE < -20 || NICE > 19) {
+  console.error(`--nice must be an integer -20..19, got '${opts.nice}'`);
+  process.exit(2);
+}
 if (!Number.isInteger(PING_SETTLE_MS) || PING_SETTLE_MS < 0 || PING_SETTLE_MS > 60_000) {
   console.error(`--ping-settle must be an integer 0-60000 ms, got '${opts['ping-settle']}'`);
   process.exit(2);
@@ -549,6 +558,12 @@ async function runScenario(sc: Scenario, round: number): Promise<Row> {
   let c: Ctx | undefined;
   try {
     const net = await buildTunnelNetwork(h, SPEC);
+    if (NICE !== 0) {
+      // nice execs the command: the gateway's process is the one counted and stopped.
+      const gateways = new Set(net.gwNs.values());
+      const spawnInNs = h.spawn.bind(h);
+      h.spawn = (ns, cmd, args = [], o = {}) => (gateways.has(ns) ? spawnInNs(ns, 'nice', ['-n', String(NICE), cmd, ...args], o) : spawnInNs(ns, cmd, args, o));
+    }
     c = { h, net, dir, row, agents: [] };
     await sc.setup(c);
     const downsBefore = c.agents.map((a) => peerDowns(a.output()));
@@ -677,7 +692,7 @@ async function main(): Promise<number> {
   const load0 = loadavg();
   const started = new Date();
   console.log(`# bench:dataplane ${started.toISOString()}: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), kernel ${release()}, node ${process.version}, iperf3 ${version('iperf3', ['--version'], /iperf (\S+)/)}`);
-  console.log(`# load average before: ${load0.map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds; ${SECONDS} s per iperf3 test (TCP with 1 s omitted), ping -c ${PING_COUNT} -i 0.01 between the TCP and UDP tests`);
+  console.log(`# load average before: ${load0.map((l) => l.toFixed(2)).join(' ')}; ${ROUNDS} rounds; ${SECONDS} s per iperf3 test (TCP with 1 s omitted), ping -c ${PING_COUNT} -i 0.01 between the TCP and UDP tests${NICE ? `; gateway processes at nice ${NICE}` : ''}`);
   const runs: Row[][] = [];
   const loads: number[] = [load0[0]];
   for (let round = 1; round <= ROUNDS; round++) {

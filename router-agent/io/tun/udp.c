@@ -247,7 +247,17 @@ static uint32_t flush_queue(udp_t *t) {
       t->ssegs[n++] = segs;
       taken += segs;
     }
-    int r = sendmmsg(t->fd, t->smsg, n, 0);
+    // One message goes by sendmsg: sendmmsg yields the CPU (cond_resched)
+    // after each message, which puts the peer just woken by this very
+    // datagram ahead of us on a busy machine.
+    int r;
+    if (n == 1) {
+      ssize_t w = sendmsg(t->fd, &t->smsg[0].msg_hdr, 0);
+      if (w >= 0) t->smsg[0].msg_len = (unsigned)w;
+      r = w < 0 ? -1 : 1;
+    } else {
+      r = sendmmsg(t->fd, t->smsg, n, 0);
+    }
     single_head = false;
     if (r < 0) {
       if (errno == EINTR) continue;
