@@ -252,6 +252,13 @@ writes('each connection stays in order; only what the kernel can resegment is me
 
   const u = udp({ dst: '10.2.0.10' }, bytes(100, 9));
   assert.equal(groups([a1, u, a2]), [[0, 2], [1]], 'other protocols do not split a flow');
+  const [i1, i2] = run(A, 1, [1000, 1000], 50);
+  const sameId = segment(A, 1001, payloadOf(i2), ACK, 50);
+  assert.equal(groups([i1, i2]), [[0, 1]]);
+  assert.equal(groups([i1, sameId]), [[0], [1]], 'IPv4 IDs that do not count up (the kernel would resegment with new ones)');
+  const badHeader = Uint8Array.from(i2);
+  badHeader[10] ^= 0xff;
+  assert.is(codec.coalesceWrites([i1, badHeader]).length, 2, 'a bad IPv4 header checksum is written alone, for the kernel to drop');
   const rr = [7, 7, 4, 0, 0, 0, 0, 0]; // record route, room for one address
   assert.equal(groups(run({ ...A, ipOptions: rr }, 1, [1000, 1000])), [[0], [1]], 'IPv4 options');
 });
@@ -287,5 +294,49 @@ writes('property: any super-packet cut and coalesced again gives back the same s
   );
 });
 
+const fuzz = suite('TUN offload: bad bytes');
+
+fuzz('random and mutated reads: packets or a clear refusal, never a crash or a read past the end', () => {
+  const base = [superRead({ family: 4 }, 1, bytes(4000, 1), 1000), superRead({ family: 6, options: TIMESTAMPS }, 9, bytes(3000, 2), 1200)];
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.tuple(fc.constantFrom(...base), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 6 }), fc.nat()).map(([b, flips, cut]) => {
+      const m = Buffer.from(b);
+      for (const [at, v] of flips) m[at % m.length] = v;
+      return m.subarray(0, Math.max(0, m.length - (cut % 64)));
+    })), (read) => {
+      try {
+        for (const p of codec.splitRead(read)) assert.ok(p.length > 0 && p.length <= read.length);
+      } catch (err) {
+        assert.match(String(err), /malformed/);
+      }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+fuzz('random and mutated packets to write: every packet is written exactly once, in per-flow order', () => {
+  const flow = run({ family: 4 }, 1, [1000, 1000, 1000, 600]);
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 120 }), fc.constantFrom(...flow), fc.tuple(fc.constantFrom(...flow), fc.nat(), fc.nat({ max: 255 })).map(([p, at, v]) => {
+        const m = Uint8Array.from(p);
+        m[at % m.length] = v;
+        return m;
+      })), { minLength: 1, maxLength: 40 }),
+      (packets) => {
+        const out = codec.coalesceWrites(packets);
+        // A write without segmentation carries one input packet unchanged;
+        // a super-packet stands for its resegmented packets, which are inputs.
+        const covered: Buffer[] = out.flatMap((w) => (parseVnet(w).gsoType === 0 ? [w.subarray(10)] : resegment(w)));
+        assert.is(covered.length, packets.length, 'every packet once');
+        const multiset = (xs: Uint8Array[]) => xs.map((x) => Buffer.from(x).toString('hex')).sort();
+        assert.equal(multiset(covered), multiset(packets));
+      },
+    ),
+    { numRuns: 1500 },
+  );
+});
+
 reads.run();
 writes.run();
+fuzz.run();

@@ -203,7 +203,10 @@ static void parse(const uint8_t *p, size_t len, tcp_info_t *t) {
   t->candidate = plain_header && t->payload > 0 && (t->flags == TCP_ACK || t->flags == (TCP_ACK | TCP_PSH));
 }
 
+// The TCP checksum and, for IPv4, the header checksum: a packet the kernel
+// would drop must not be repaired by being merged and resegmented.
 static bool checksum_valid(const uint8_t *p, size_t len, const tcp_info_t *t) {
+  if (!t->v6 && csum_fold(csum_add(0, p, t->iphl)) != 0xffff) return false;
   uint64_t s = pseudo_sum(p, t->v6, len - t->iphl);
   return csum_fold(csum_add(s, p + t->iphl, len - t->iphl)) == 0xffff;
 }
@@ -274,8 +277,10 @@ uint32_t offload_coalesce(const span_t *pkts, uint32_t n, uint32_t *next, coales
     if (g >= 0) {
       group_t *gr = &groups[g];
       const uint8_t *hp = pkts[gr->head].data;
+      // IPv4 IDs must count up from the head's: the kernel resegments with head ID + i.
       bool fits = t.candidate && t.seq == gr->next_seq && t.payload <= gr->gso_size && gr->count < COALESCE_MAX_SEGS &&
-                  gr->total + t.payload <= 65535 && same_headers(hp, p, &ginfo[g], &t);
+                  gr->total + t.payload <= 65535 && same_headers(hp, p, &ginfo[g], &t) &&
+                  (t.v6 || get16(p + 4) == (uint16_t)(get16(hp + 4) + gr->count));
       if (fits && !gr->head_checked) {
         gr->head_checked = true;
         if (!checksum_valid(hp, pkts[gr->head].len, &ginfo[g])) fits = false;

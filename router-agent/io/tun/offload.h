@@ -76,8 +76,9 @@ typedef struct {
 // Groups the packets of one batch into writes, in an order that keeps every
 // TCP connection's packets in their original order: consecutive in-sequence
 // data segments of one flow (same addresses, ports, ACK, header fields, TCP
-// options; valid checksums; only ACK or ACK|PSH set; all of gso size but the
-// last) become one super-packet; everything else is written as it came.
+// options; IPv4 IDs counting up; valid checksums; only ACK or ACK|PSH set;
+// all of gso size but the last) become one super-packet, which the kernel
+// cuts back into exactly those packets; everything else is written as it came.
 // `next` and `out` have room for n entries (n <= COALESCE_BATCH_MAX); returns
 // the number of writes, which cover packets 0..n-1 exactly once.
 uint32_t offload_coalesce(const span_t *pkts, uint32_t n, uint32_t *next, coalesced_t *out);
