@@ -1,8 +1,9 @@
 // `npm run bench:push`: how long one link change takes to reach the fleet.
 // For 100, 300 and 1,000 connected agents on each transport (gRPC with
 // mutual TLS, NATS with the generated authorization on a real nats-server),
-// the controller runs here, the agents in one child process. Two kinds of
-// change, each drained and undrained in turn:
+// the controller runs here, the agents in child processes (one per core,
+// `--agent-procs N` to choose). Two kinds of change, each drained and
+// undrained in turn:
 //   office  an office's uplink to dc-a (o0001--dc-a): what a drain or a
 //           tunnel failure usually is. Tables carry next hops, not costs,
 //           so it moves only the tables whose next hops change: that
@@ -16,14 +17,16 @@
 //   commit -> last push from the committed change until the controller has
 //                       built and written the last agent's push
 //   commit -> last ack  from the committed change to the last ack (agents
-//                       apply, persist and ack; all of them share one process)
+//                       apply, persist and ack; they share the machine's
+//                       cores with the controller)
 // Median and p99 over the rounds, and the controller's memory.
 //
 //   npm run bench:push                    # 100, 300, 1000 agents, 20 rounds, both changes, both transports
 //   npm run bench:push -- 100 300 --rounds 10 --changes office --transports grpc
+//   npm run bench:push -- 1000 --agent-procs 1     # every agent on one event loop
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,8 +43,17 @@ setLogSink((line) => / (WARN |ERROR) /.test(line) && process.stderr.write(line +
 const here = fileURLToPath(new URL('.', import.meta.url));
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string', default: '20' }, changes: { type: 'string', default: 'office,fleet' }, transports: { type: 'string', default: 'grpc,nats' } },
+  options: {
+    rounds: { type: 'string', default: '20' },
+    changes: { type: 'string', default: 'office,fleet' },
+    transports: { type: 'string', default: 'grpc,nats' },
+    'agent-procs': { type: 'string', default: String(Math.max(1, Math.min(availableParallelism(), 4))) },
+  },
 });
+const agentProcs = Number(values['agent-procs']);
+if (!Number.isInteger(agentProcs) || agentProcs < 1) throw new Error('--agent-procs takes a positive whole number');
+/** Extra node flags for the agent processes, e.g. PUSH_AGENTS_NODE_ARGS=--cpu-prof to profile them. */
+const agentNodeArgs = (process.env.PUSH_AGENTS_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const sizes = positionals.length ? positionals.map(Number) : [100, 300, 1000];
 const rounds = Number(values.rounds);
 const changes = values.changes.split(',') as ('office' | 'fleet')[];
@@ -84,21 +96,26 @@ for (const n of sizes) {
   const ctl = running.controller;
 
   for (const transport of transports) {
-    const cfgFile = join(dir, `agents-${transport}.json`);
-    const cfg: PushAgentsConfig = {
-      transport,
-      grpcAddress: running.southbound.grpcAddress,
-      natsUrl: nats.url,
-      storeDir: join(dir, `agents-${transport}`),
-      agents: fleet.gateways.map((gw) => ({ gatewayId: gw, ...pick(fleet.creds.get(gw)!) })),
-    };
-    writeFileSync(cfgFile, JSON.stringify(cfg));
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'push-agents.ts'), cfgFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SWITCHBACK_LOG: 'warn' } });
+    // The agents are spread over `agentProcs` processes (one per core by
+    // default), each its own event loop: on one loop a thousand agents
+    // applying a fleet-wide change would wait for each other.
+    const children = Array.from({ length: agentProcs }, (_, p) => {
+      const cfgFile = join(dir, `agents-${transport}-${p}.json`);
+      const cfg: PushAgentsConfig = {
+        transport,
+        grpcAddress: running.southbound.grpcAddress,
+        natsUrl: nats.url,
+        storeDir: join(dir, `agents-${transport}-${p}`),
+        agents: fleet.gateways.filter((_, i) => i % agentProcs === p).map((gw) => ({ gatewayId: gw, ...pick(fleet.creds.get(gw)!) })),
+      };
+      writeFileSync(cfgFile, JSON.stringify(cfg));
+      return spawn(process.execPath, [...agentNodeArgs, '--import', 'tsx', join(here, 'push-agents.ts'), cfgFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SWITCHBACK_LOG: 'warn' } });
+    });
     // A failed round must not leave a thousand agents running.
-    const killChild = () => child.kill('SIGKILL');
+    const killChild = () => children.forEach((c) => c.kill('SIGKILL'));
     process.once('exit', killChild);
-    await readyLine(child);
+    await Promise.all(children.map(readyLine));
     await waitFor(() => running.southbound.core.sessions().filter((s) => s.transport === transport).length === n, `${n} ${transport} sessions`, 120_000);
     const connectS = (performance.now() - started) / 1000;
     process.stderr.write(`  ${transport}: ${n} agents connected in ${connectS.toFixed(1)} s; ${rounds} rounds\n`);
@@ -168,8 +185,7 @@ for (const n of sizes) {
       const r = rows.at(-1)!;
       process.stderr.write(`  ${transport} ${r.change}: change->last ack median ${r.e2eMedian.toFixed(0)} ms p99 ${r.e2eP99.toFixed(0)} ms; commit->last push median ${r.sentMedian.toFixed(0)} ms p99 ${r.sentP99.toFixed(0)} ms; commit->last ack median ${r.pushMedian.toFixed(0)} ms p99 ${r.pushP99.toFixed(0)} ms; rss ${mb(r.rss)} heap ${mb(r.heap)} (load ${loadavg()[0]!.toFixed(1)})\n`);
     }
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await Promise.all(children.map((c) => new Promise((r) => { c.once('exit', r); c.kill('SIGTERM'); })));
     process.off('exit', killChild);
     // gRPC sessions end with their streams (NATS ones are superseded by the next Hellos).
     if (transport === 'grpc') await waitFor(() => running.southbound.core.sessions().length === 0, 'gRPC sessions closed', 30_000);

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { SwitchbackError, precondition } from './errors.js';
 import type { FlowTable, FlowRule, NextHop, Peer, RuleKey, TableDelta } from './model.js';
-import { encodeFlowTable } from './table-codec.js';
+import { deriveRulesEncoding, encodeTableHeader, patchRulesEncoding, peersEncoding, ruleSegments, rulesEncoding } from './table-codec.js';
 
 /** The key a rule is matched and diffed by. */
 export function ruleKey(vrf: number, prefix: string): string {
@@ -32,6 +32,19 @@ export function comparePeers(a: Peer, b: Peer): number {
   return cmpStr(a.linkId, b.linkId);
 }
 
+/**
+ * Frozen rule lists known to be canonical: keys strictly ascending, every
+ * rule's next hops in order. canonicalTable shares them unchecked, and a
+ * delta's rules are found in them by binary search (an agent applies a
+ * delta of a few rules to a 1,000-rule table without walking it).
+ */
+const canonicalLists = new WeakSet<readonly FlowRule[]>();
+
+function strictlyOrdered(rules: readonly FlowRule[]): boolean {
+  for (let i = 1; i < rules.length; i++) if (compareRuleKeys(rules[i - 1]!, rules[i]!) >= 0) return false;
+  return true;
+}
+
 function isSorted<T>(items: readonly T[], cmp: (a: T, b: T) => number): boolean {
   for (let i = 1; i < items.length; i++) if (cmp(items[i - 1]!, items[i]!) > 0) return false;
   return true;
@@ -41,21 +54,40 @@ function canonicalRule(r: FlowRule): FlowRule {
   return isSorted(r.primary, compareNextHops) ? r : { ...r, primary: r.primary.slice().sort(compareNextHops) };
 }
 
-/** The same table in canonical order (a new object; rules already in order are shared, not copied). */
+/**
+ * The same table in canonical order (a new object). Rules and peers already
+ * in order are shared, and so are the arrays holding them when nothing in
+ * them moves (their kept encodings then serve the hash, table-codec.ts).
+ */
 export function canonicalTable(t: FlowTable): FlowTable {
-  const rules = t.rules.map(canonicalRule);
-  if (!isSorted(rules, compareRuleKeys)) rules.sort(compareRuleKeys);
-  const peers = isSorted(t.peers, comparePeers) ? t.peers.slice() : t.peers.slice().sort(comparePeers);
+  if (canonicalLists.has(t.rules)) {
+    return { ...t, rules: t.rules, peers: isSorted(t.peers, comparePeers) ? t.peers : t.peers.slice().sort(comparePeers) };
+  }
+  let rules = t.rules;
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    const c = canonicalRule(r);
+    if (c === r) continue;
+    if (rules === t.rules) rules = t.rules.slice();
+    rules[i] = c;
+  }
+  if (!isSorted(rules, compareRuleKeys)) rules = (rules === t.rules ? rules.slice() : rules).sort(compareRuleKeys);
+  else if (rules === t.rules && Object.isFrozen(rules) && strictlyOrdered(rules)) canonicalLists.add(rules);
+  const peers = isSorted(t.peers, comparePeers) ? t.peers : t.peers.slice().sort(comparePeers);
   return { ...t, rules, peers };
 }
 
 /**
  * SHA-256 of the canonical protobuf encoding with version and epoch zeroed:
  * the hash names the content, so the same rules at two versions hash alike.
+ * Hashed in parts (header, rules, peers: their concatenation is the
+ * encoding), the rules' and peers' bytes kept with their arrays.
  */
 export function tableHash(t: FlowTable): Buffer {
-  const bytes = encodeFlowTable({ ...canonicalTable(t), version: 0, epoch: 0 });
-  return createHash('sha256').update(bytes).digest();
+  const c = canonicalTable(t);
+  const h = createHash('sha256').update(encodeTableHeader(c.gatewayId, c.nodeId, 0, 0));
+  for (const seg of ruleSegments(rulesEncoding(c.rules))) h.update(seg);
+  return h.update(peersEncoding(c.peers)).digest();
 }
 
 function nextHopsEqual(a: NextHop | undefined, b: NextHop | undefined): boolean {
@@ -183,10 +215,16 @@ export function applyDelta(t: FlowTable, d: TableDelta): FlowTable {
     throw precondition(`delta base version ${d.baseVersion} does not match held version ${t.version}`);
   }
 
-  const rules = mergeRules(t.rules, d.removedRules, d.upsertedRules) ?? mapMergeRules(t.rules, d.removedRules, d.upsertedRules);
-  const peers = new Map(t.peers.map((p) => [p.linkId, p]));
-  for (const id of d.removedPeers) peers.delete(id);
-  for (const p of d.upsertedPeers) peers.set(p.linkId, p);
+  const replaced = replaceRules(t.rules, d.removedRules, d.upsertedRules);
+  const merged = replaced ? undefined : mergeRules(t.rules, d.removedRules, d.upsertedRules);
+  const rules = replaced?.rules ?? merged ?? mapMergeRules(t.rules, d.removedRules, d.upsertedRules);
+  let peerList = t.peers;
+  if (d.removedPeers.length || d.upsertedPeers.length) {
+    const peers = new Map(t.peers.map((p) => [p.linkId, p]));
+    for (const id of d.removedPeers) peers.delete(id);
+    for (const p of d.upsertedPeers) peers.set(p.linkId, p);
+    peerList = [...peers.values()];
+  }
 
   const result = canonicalTable({
     gatewayId: t.gatewayId,
@@ -194,13 +232,55 @@ export function applyDelta(t: FlowTable, d: TableDelta): FlowTable {
     version: d.version,
     epoch: d.epoch,
     rules,
-    peers: [...peers.values()],
+    peers: peerList,
   });
+  // The kept rules are the held table's own objects: their bytes are reused.
+  if (result.rules === rules) {
+    if (replaced) patchRulesEncoding(t.rules, rules, replaced.indices);
+    else if (merged) deriveRulesEncoding(t.rules, rules);
+  }
   const hash = tableHash(result);
   if (!d.tableHash || !bytesEqual(hash, d.tableHash)) {
     throw precondition(`table hash after applying delta ${d.baseVersion}->${d.version} does not match; a snapshot is needed`);
   }
   return result;
+}
+
+/**
+ * The usual delta of a link change: rules replaced under keys the table
+ * has, nothing removed. A copy of the base with those rules in place
+ * (found by binary search) and their indices; undefined for anything
+ * else, or a base not in strict canonical order (mergeRules decides then).
+ */
+function replaceRules(base: readonly FlowRule[], removed: readonly RuleKey[], upserted: readonly FlowRule[]): { rules: FlowRule[]; indices: number[] } | undefined {
+  if (removed.length) return undefined;
+  const known = canonicalLists.has(base);
+  if (!known && !strictlyOrdered(base)) return undefined;
+  const out = base.slice();
+  const at = new Set<number>();
+  let canonical = known;
+  for (const r of upserted) {
+    let lo = 0;
+    let hi = base.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareRuleKeys(base[mid]!, r);
+      if (c === 0) {
+        found = mid;
+        break;
+      }
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (found < 0) return undefined;
+    out[found] = r;
+    at.add(found);
+    if (!isSorted(r.primary, compareNextHops)) canonical = false;
+  }
+  Object.freeze(out);
+  if (canonical) canonicalLists.add(out);
+  return { rules: out, indices: [...at].sort((a, b) => a - b) };
 }
 
 function mapMergeRules(base: readonly FlowRule[], removed: readonly RuleKey[], upserted: readonly FlowRule[]): FlowRule[] {

@@ -7,10 +7,11 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import { notFound, precondition, invalid } from '../common/errors.js';
 import { diffTables, tableHash } from '../common/flow-table.js';
-import { AdminState, OperState, type FlowTable, type TableDelta, type Gateway, type Link, type Prefix, type Site, type Topology } from '../common/model.js';
+import { AdminState, OperState, type FlowRule, type FlowTable, type TableDelta, type Gateway, type Link, type Peer, type Prefix, type Site, type Topology } from '../common/model.js';
 import type { Route, TableState } from '../proto/gen/switchback/v1/admin.js';
 import { DEFAULT_COST_POLICY, nextCost, type CostPolicy } from './routing/link-cost.js';
-import { computeRoutingState, recomputeAfterLinkChange, ruleKey, type GatewayRoutes, type RoutingOptions, type RoutingState } from './routing/index.js';
+import { changedRules, computeRoutingState, recomputeAfterLinkChange, ruleKey, type GatewayRoutes, type RoutingOptions, type RoutingState } from './routing/index.js';
+import { encodeContent, patchContent, ruleSegments, tableBytes, type EncodedTable } from './table-encodings.js';
 import { canonicalTopology } from './topology/topology-check.js';
 import { checkTopology, diffTopology, mergeOperational, withDefaults, type TopologyChange } from './topology/topology-diff.js';
 import { EventHub, type Listener } from './events.js';
@@ -27,6 +28,7 @@ export interface ControllerOptions {
 interface StoredTableInfo {
   hash: Buffer;
   version: number;
+  epoch: number;
   ruleCount: number;
 }
 
@@ -58,6 +60,9 @@ export class Controller {
   private state: RoutingState | undefined;
   /** What is known of each stored table (content hash, version, size), kept in step with commits. */
   private stored: Map<string, StoredTableInfo> | undefined;
+  private canonicalCache: { stored: Topology; canonical: Topology; json: string } | undefined;
+  /** The encoding of stored tables this controller built or checked (table-encodings.ts). */
+  private readonly encoded = new Map<string, EncodedTable>();
 
   constructor(opts: ControllerOptions) {
     this.store = opts.store;
@@ -327,11 +332,11 @@ export class Controller {
     /** New states of existing links' keys (rotation, controller/link-keys). */
     keyUpdates?: ReadonlyMap<string, LinkKey>,
   ): JournalEntry {
-    const before = canonicalTopology(this.store.topology());
+    const { canonical: before, json: beforeJson } = this.canonicalStored();
     // Defaults fill what an admin request may leave out (node id, admin
     // state, MTU); the check returns the canonical, frozen model or throws.
     const next = checkTopology(withDefaults(mutate(before), before));
-    const modelChanged = JSON.stringify(next) !== JSON.stringify(before);
+    const modelChanged = JSON.stringify(next) !== beforeJson;
 
     const keys = this.store.linkKeys();
     // The keys the stored tables were built with (this change may replace some).
@@ -363,27 +368,35 @@ export class Controller {
       candidates.add(l.a).add(l.b);
     }
     const changedTables = new Map<string, FlowTable>();
-    const newHashes = new Map<string, { hash: Buffer; ruleCount: number }>();
+    const built = new Map<string, { enc: EncodedTable; delta?: TableDelta }>();
     for (const gw of candidates) {
       const r = routes.get(gw);
       if (!r) continue;
-      const content: FlowTable = {
-        gatewayId: gw,
-        nodeId: r.nodeId,
-        version: 0,
-        epoch: 0,
-        rules: r.rules,
-        peers: r.peers.map((p) => withKey(p, keys.get(p.linkId))),
-      };
-      const hash = tableHash(content);
-      if (!this.storedTables().get(gw)?.hash.equals(hash)) {
-        changedTables.set(gw, content);
-        newHashes.set(gw, { hash, ruleCount: r.rules.length });
+      const peers = r.peers.map((p) => withKey(p, keys.get(p.linkId)));
+      const stored = this.storedTables().get(gw);
+      // The usual case: the kept bytes are the stored table and routing
+      // says which of its rules moved; only those are built and encoded.
+      // (The kept bytes are the table of this.state: both move together at
+      // every commit, and a gateway routing leaves alone keeps its table.)
+      const base = this.encoded.get(gw);
+      const moved = this.state && base && stored && base.version === stored.version && base.nodeId === r.nodeId ? changedRules(this.state, state, gw) : undefined;
+      const next = moved ? patchContent(base!, moved.indices, moved.rules, peers) : { enc: encodeContent({ gatewayId: gw, nodeId: r.nodeId, version: 0, epoch: 0, rules: r.rules, peers }) };
+      if (stored?.hash.equals(next.enc.hash)) {
+        if (base?.version !== stored.version) this.encoded.set(gw, { ...next.enc, version: stored.version });
+        continue;
       }
+      built.set(gw, next);
+      changedTables.set(gw, lazyContent(gw, r, peers));
     }
     const removedTables = [...this.storedTables().keys()].filter((gw) => !routes.has(gw));
     this.hub.emit({ type: 'computed', ms: this.clock.now() - computeStart, tables: changedTables.size + removedTables.length });
-    const bases = this.deltaBases(changedTables, oldKeys);
+    // Deltas for the tables built whole (no kept bytes, or a full routing computation).
+    const bases = this.deltaBases(new Map([...changedTables].filter(([gw]) => !built.get(gw)!.delta)), oldKeys);
+    for (const [gw, base] of bases) {
+      const b = built.get(gw)!;
+      // A gateway whose node id changed gets a snapshot, never a delta.
+      if (base.nodeId === b.enc.nodeId) b.delta = diffTables(base, { ...changedTables.get(gw)!, version: 0, epoch: 0 }, b.enc.hash);
+    }
 
     const nothing = !modelChanged && changedTables.size === 0 && removedTables.length === 0 && newKeys.size === 0 && removedKeys.length === 0;
     if (nothing) {
@@ -392,6 +405,8 @@ export class Controller {
       this.state = state;
       return this.store.journal(this.store.lastSeq() - 1, 1)[0] ?? { seq: 0, atUnixMs: 0, actor, action, subject, summary, tables: [] };
     }
+    const deltas = new Map<string, TableDelta>();
+    for (const [gw, b] of built) if (b.delta) deltas.set(gw, b.delta);
     const entry = this.store.commit({
       actor,
       action,
@@ -400,28 +415,45 @@ export class Controller {
       atMs: this.clock.wallMs(),
       topology: modelChanged ? next : undefined,
       tables: changedTables,
+      encodedTables: new Map([...built].map(([gw, b]) => [gw, { nodeId: b.enc.nodeId, rules: ruleSegments(b.enc.rules), peers: b.enc.peersBytes }])),
+      deltas,
       removedTables,
       keys: newKeys,
       removedKeys,
     });
     this.state = state;
-    for (const [gw, h] of newHashes) this.stored!.set(gw, { ...h, version: entry.seq });
-    for (const gw of removedTables) this.stored!.delete(gw);
+    for (const [gw, b] of built) {
+      this.stored!.set(gw, { hash: b.enc.hash, ruleCount: b.enc.ruleCount, version: entry.seq, epoch: this.store.epoch });
+      this.encoded.set(gw, { ...b.enc, version: entry.seq });
+    }
+    for (const gw of removedTables) {
+      this.stored!.delete(gw);
+      this.encoded.delete(gw);
+    }
     // The new tables go with the event: sessions push them without reading
     // and decoding them back from the store (70 KB each in a large fleet).
     // With each, the delta from the version stored before (what agents in
     // sync hold), so that sessions do not decode that base from the store.
+    // The tables' rules are built only if a listener reads them (a snapshot).
     const tables = new Map<string, { table: FlowTable; hash: Buffer; delta?: TableDelta }>();
     for (const [gw, content] of changedTables) {
-      const table = { ...content, version: entry.seq, epoch: this.store.epoch };
-      const hash = newHashes.get(gw)!.hash;
-      const base = bases.get(gw);
-      // A gateway whose node id changed gets a snapshot, never a delta.
-      const delta = base && base.nodeId === table.nodeId ? diffTables(base, table, hash) : undefined;
-      tables.set(gw, { table, hash, delta });
+      const { enc, delta } = built.get(gw)!;
+      const table = withVersion(content, entry.seq, this.store.epoch);
+      tables.set(gw, { table, hash: enc.hash, delta: delta && { ...delta, version: entry.seq, epoch: this.store.epoch } });
     }
     this.hub.emit({ type: 'journal', entry, tables, removedTables });
     return entry;
+  }
+
+  /**
+   * The stored bytes and hash of a gateway's current table, when this
+   * controller built or checked them (no store read, no decoding).
+   */
+  encodedTable(gatewayId: string): { version: number; hash: Buffer; bytes: () => Buffer } | undefined {
+    const e = this.encoded.get(gatewayId);
+    const stored = this.storedTables().get(gatewayId);
+    if (!e || !stored || e.version !== stored.version) return undefined;
+    return { version: e.version, hash: e.hash, bytes: () => tableBytes(e, e.version, stored.epoch) };
   }
 
   /**
@@ -453,13 +485,27 @@ export class Controller {
     return bases;
   }
 
+  /**
+   * The stored model in canonical form and as JSON, worked out once per
+   * model the store returns (it returns the same frozen object until a
+   * commit changes the model): every change starts from it.
+   */
+  private canonicalStored(): { canonical: Topology; json: string } {
+    const stored = this.store.topology();
+    if (this.canonicalCache?.stored !== stored) {
+      const canonical = canonicalTopology(stored);
+      this.canonicalCache = { stored, canonical, json: JSON.stringify(canonical) };
+    }
+    return this.canonicalCache;
+  }
+
   private routingOpts(): RoutingOptions {
     return { ...this.routingOptions, costOverrides: this.costOverrides };
   }
 
   /** The stored tables' hashes, versions and sizes: read from the store once, then kept in step with commits. */
   private storedTables(): Map<string, StoredTableInfo> {
-    this.stored ??= new Map(this.store.tables().map((t) => [t.gatewayId, { hash: tableHash(t), version: t.version, ruleCount: t.rules.length }]));
+    this.stored ??= new Map(this.store.tables().map((t) => [t.gatewayId, { hash: tableHash(t), version: t.version, epoch: t.epoch, ruleCount: t.rules.length }]));
     return this.stored;
   }
 }
@@ -475,6 +521,30 @@ function withKey<P extends { linkId: string }>(p: P, k: LinkKey | undefined): P 
     nextKey: k.nextKey ?? Buffer.alloc(0),
     nextKeyId: k.nextKeyId ?? 0,
   };
+}
+
+/**
+ * A changed table's content whose rules are built from the routing state
+ * only when read (a snapshot, a store that keeps objects): the usual push is
+ * a delta, and 1,000 tables of 1,000 rule objects are not built for it.
+ */
+function lazyContent(gatewayId: string, r: GatewayRoutes, peers: Peer[]): FlowTable {
+  return withVersion({ gatewayId, nodeId: r.nodeId, version: 0, epoch: 0, rules: [], peers }, 0, 0, r);
+}
+
+const RULES_FROM = Symbol('rules from');
+
+/** One getter for every lazy table (a closure per table costs more than the table). */
+function lazyRules(this: { [RULES_FROM]: { rules: FlowRule[] } }): FlowRule[] {
+  return this[RULES_FROM].rules;
+}
+
+function withVersion(t: FlowTable, version: number, epoch: number, routes?: GatewayRoutes): FlowTable {
+  const out = { gatewayId: t.gatewayId, nodeId: t.nodeId, version, epoch, peers: t.peers } as FlowTable;
+  Object.defineProperty(out, RULES_FROM, { value: routes ?? t });
+  // Enumerable, so that a spread copies the rules (and builds them then).
+  Object.defineProperty(out, 'rules', { enumerable: true, get: lazyRules });
+  return out;
 }
 
 function replaceById<T extends { id: string }>(items: readonly T[], item: T): T[] {

@@ -242,8 +242,10 @@ export function recomputeAfterLinkChange(
   const changed = new Set<number>();
   const probe = new State({ ...prev, links, rows, siteDist, groupDist, blocks, changedGateways: new Set() });
   const groups: number[] = [];
+  const moved = new Map<number, readonly number[] | null>();
   for (let s = 0; s < n; s++) {
     if (arcsChanged[s]) {
+      moved.set(s, null);
       blocks[s] = computeBlock(inputs, s);
       for (let g = 0; g < G && !changed.has(s); g++) if (!sameRoute(prev, probe, s, g)) changed.add(s);
       continue;
@@ -251,21 +253,29 @@ export function recomputeAfterLinkChange(
     if (!anyMark[s]) continue;
     groups.length = 0;
     for (let g = 0, base = s * G; g < G; g++) if (mark[base + g]) groups.push(g);
+    // The groups whose rule at s moves: next hops (arcs of s are unchanged,
+    // so equal offsets are equal hops), or, with the same next hops
+    // (tables carry no costs), reachability flipping (forward <-> drop) or
+    // an anycast destination moving.
+    const here: number[] = [];
     const pb = prev.blocks[s]!;
-    blocks[s] = patchBlock(inputs, s, pb, groups, () => changed.add(s));
-    if (changed.has(s)) continue;
-    // Same next hops. Tables carry no costs, so only reachability flipping
-    // (forward <-> drop) or an anycast destination moving changes the rule.
+    blocks[s] = patchBlock(inputs, s, pb, groups, (g) => here.push(g));
     for (const g of groups) {
       const dOld = prev.groupDist[g]!;
       const dNew = groupDist[g]!;
+      // The same distances (not recomputed): the same reachability, and the
+      // same owning sites' distances, so the same anycast destination.
+      if (dOld === dNew) continue;
       if (
         (dOld[s] === Infinity) !== (dNew[s] === Infinity) ||
         (nodes.groups[g]!.length > 1 && prev.destSite(g, s) !== probe.destSite(g, s))
       ) {
-        changed.add(s);
-        break;
+        if (!here.includes(g)) here.push(g);
       }
+    }
+    if (here.length) {
+      changed.add(s);
+      moved.set(s, here.sort((x, y) => x - y));
     }
   }
 
@@ -291,5 +301,6 @@ export function recomputeAfterLinkChange(
     peers,
     // Id order (indices follow ids), for stable journals and logs.
     changedGateways: new Set([...changed].sort((x, y) => x - y).map((s) => nodes.gatewayIds[s]!)),
+    derivation: { fromId: prev.id, moved },
   });
 }

@@ -11,4 +11,4 @@ export {
 export { recomputeAfterLinkChange } from './incremental.js';
 export { DEFAULT_ROUTING_OPTIONS, effectiveCost, type RoutingOptions, type ResolvedRoutingOptions } from './options.js';
 export { DEFAULT_COST_POLICY, nextCost, rttDerivedCost, type CostPolicy } from './link-cost.js';
-export { diffRoutes, type RoutesDiff } from './route-diff.js';
+export { changedRules, diffRoutes, type ChangedRules, type RoutesDiff } from './route-diff.js';

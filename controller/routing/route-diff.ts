@@ -6,7 +6,7 @@
 import { invalid, notFound } from '../../common/errors.js';
 import { comparePeers, peersEqual, ruleKey, rulesEqual } from '../../common/flow-table.js';
 import type { FlowRule, Peer, RuleKey } from '../../common/model.js';
-import { buildGroupRules, sameRoute, State, type RoutingState } from './state.js';
+import { buildGroupRules, buildIndexedGroupRules, sameRoute, State, type RoutingState } from './state.js';
 
 export interface RoutesDiff {
   gatewayId: string;
@@ -59,4 +59,38 @@ function diffPeers(before: readonly Peer[], after: readonly Peer[]): Pick<Routes
     removedPeers: before.filter((p) => !keep.has(p.linkId)).map((p) => p.linkId),
     upsertedPeers: after.filter((p) => !old.has(p.linkId) || !peersEqual(old.get(p.linkId)!, p)).sort(comparePeers),
   };
+}
+
+/** The rules of one gateway that a change moved, by their place in its table. */
+export interface ChangedRules {
+  /** Ascending indices into the gateway's rules (canonical order; the list itself did not change). */
+  indices: number[];
+  /** The new rules at those indices. */
+  rules: FlowRule[];
+}
+
+/**
+ * The rules of `gatewayId` that differ between `prev` and `next`, when
+ * `next` came from `prev` through recomputeAfterLinkChange and so has the
+ * same rule list (the same keys in the same order): only the destination
+ * groups that moved are turned into rules. Undefined otherwise (a full
+ * computation may have added or removed rules), and for a gateway `prev`
+ * does not know.
+ */
+export function changedRules(prev: RoutingState, next: RoutingState, gatewayId: string): ChangedRules | undefined {
+  if (!(prev instanceof State) || !(next instanceof State)) throw invalid('prev', 'not a state returned by computeRoutingState');
+  if (prev.nodes !== next.nodes) return undefined;
+  const s = next.nodes.gatewayIndex.get(gatewayId);
+  if (s === undefined) return undefined;
+  const groups: number[] = [];
+  // Derived from prev: only the groups it lists for s can differ.
+  const d = next.derivation?.fromId === prev.id ? next.derivation.moved : undefined;
+  // null: every group of s was recomputed (its arcs changed); absent: none.
+  const candidates = !d ? null : d.has(s) ? d.get(s)! : [];
+  if (candidates) {
+    for (const g of candidates) if (!sameRoute(prev, next, s, g)) groups.push(g);
+  } else {
+    for (let g = 0; g < next.nodes.groups.length; g++) if (!sameRoute(prev, next, s, g)) groups.push(g);
+  }
+  return buildIndexedGroupRules(next, s, groups);
 }

@@ -64,7 +64,23 @@ export interface StateParts {
   readonly blocks: readonly RouteBlock[];
   readonly peers: readonly (readonly Peer[])[];
   readonly changedGateways: ReadonlySet<string>;
+  /** Set by recomputeAfterLinkChange: the state this one came from, and where routes may have moved. */
+  readonly derivation?: Derivation;
 }
+
+/**
+ * How a state was derived from another (by its `id`, not a reference: a
+ * chain of states must not stay alive). `moved` maps a gateway index to the
+ * groups whose rule there changed, ascending (null: any may have, the
+ * gateway's arcs changed); a gateway not in it has every rule of the state
+ * it came from.
+ */
+export interface Derivation {
+  readonly fromId: number;
+  readonly moved: ReadonlyMap<number, readonly number[] | null>;
+}
+
+let nextStateId = 1;
 
 export class State implements RoutingState, StateParts {
   readonly topology: Topology;
@@ -77,6 +93,9 @@ export class State implements RoutingState, StateParts {
   readonly blocks: readonly RouteBlock[];
   readonly peers: readonly (readonly Peer[])[];
   readonly changedGateways: ReadonlySet<string>;
+  readonly derivation?: Derivation;
+  /** Names this state in a later state's derivation. */
+  readonly id = nextStateId++;
   private routesMap?: ReadonlyMap<string, GatewayRoutes>;
 
   constructor(p: StateParts) {
@@ -90,6 +109,7 @@ export class State implements RoutingState, StateParts {
     this.blocks = p.blocks;
     this.peers = p.peers;
     this.changedGateways = p.changedGateways;
+    this.derivation = p.derivation;
   }
 
   get routes(): ReadonlyMap<string, GatewayRoutes> {
@@ -155,19 +175,29 @@ export function sameRoute(o: State, nw: State, s: number, g: number): boolean {
   if (dO === 0 || dO === Infinity) return true;
   const ob = o.blocks[s]!;
   const nb = nw.blocks[s]!;
-  const count = ob.primStart[g + 1]! - ob.primStart[g]!;
-  if (count !== nb.primStart[g + 1]! - nb.primStart[g]!) return false;
-  // A link may have moved to other gateways: compare link and neighbour.
-  const linkAt = (st: State, off: number) => st.links.links[st.links.arcLink[st.links.arcStart[s]! + off]!]!.id;
-  const nbrAt = (st: State, off: number) => st.nodes.gatewayIds[st.links.arcNbr[st.links.arcStart[s]! + off]!];
-  const same = (ko: number, kn: number) => linkAt(o, ko) === linkAt(nw, kn) && nbrAt(o, ko) === nbrAt(nw, kn);
-  for (let k = 0; k < count; k++) {
-    if (!same(ob.primArcs[ob.primStart[g]! + k]!, nb.primArcs[nb.primStart[g]! + k]!)) return false;
-  }
+  const po = ob.primStart[g]!;
+  const pn = nb.primStart[g]!;
+  const count = ob.primStart[g + 1]! - po;
+  if (count !== nb.primStart[g + 1]! - pn) return false;
+  for (let k = 0; k < count; k++) if (!sameArc(o, nw, s, ob.primArcs[po + k]!, nb.primArcs[pn + k]!)) return false;
   const bo = ob.backup[g]!;
   const bn = nb.backup[g]!;
   if (bo === NO_ARC || bn === NO_ARC) return bo === bn;
-  return same(bo, bn);
+  return sameArc(o, nw, s, bo, bn);
+}
+
+/**
+ * Whether arc offset `ko` of s in `o` and `kn` in `nw` are the same hop: a
+ * link may have moved to other gateways, so link and neighbour are compared.
+ * (No closures: this runs for every gateway and group a change may touch.)
+ */
+function sameArc(o: State, nw: State, s: number, ko: number, kn: number): boolean {
+  const ao = o.links.arcStart[s]! + ko;
+  const an = nw.links.arcStart[s]! + kn;
+  return (
+    o.links.links[o.links.arcLink[ao]!]!.id === nw.links.links[nw.links.arcLink[an]!]!.id &&
+    o.nodes.gatewayIds[o.links.arcNbr[ao]!] === nw.nodes.gatewayIds[nw.links.arcNbr[an]!]
+  );
 }
 
 interface RuleTemplate {
@@ -198,16 +228,22 @@ export function makeRule(k: RuleKeyEntry, t: RuleTemplate): FlowRule {
 
 /** The rules of gateway s for the given groups only, in canonical order. */
 export function buildGroupRules(st: State, s: number, groups: readonly number[]): FlowRule[] {
+  return buildIndexedGroupRules(st, s, groups).rules;
+}
+
+/** As buildGroupRules, with each rule's index in the gateway's whole (canonical) rule list. */
+export function buildIndexedGroupRules(st: State, s: number, groups: readonly number[]): { indices: number[]; rules: FlowRule[] } {
   const idx: number[] = [];
   for (const g of groups) idx.push(...st.nodes.groupKeys[g]!);
   idx.sort((a, b) => a - b);
   const templates = new Map<number, RuleTemplate>();
-  return idx.map((i) => {
+  const rules = idx.map((i) => {
     const k = st.nodes.ruleKeys[i]!;
     let t = templates.get(k.group);
     if (!t) templates.set(k.group, (t = template(st, s, k.group)));
     return makeRule(k, t);
   });
+  return { indices: idx, rules };
 }
 
 export function buildRules(st: State, s: number): FlowRule[] {

@@ -9,8 +9,6 @@ import { connect, nkeyAuthenticator, type KV, type Msg, type NatsConnection } fr
 import type { Clock } from '../../common/clock.js';
 import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
-import { encodeTableSnapshot } from '../../common/table-codec.js';
-import type { FlowTable } from '../../common/model.js';
 import { SessionRequest, SessionResponse, TableSnapshot } from '../../proto/gen/switchback/v1/session.js';
 import type { Store } from '../store/store.js';
 import { BEAT_SUBJECT, HELLO_WILDCARD, REPORT_WILDCARD, TABLES_BUCKET, gatewayOfSubject, subjects } from './nats-subjects.js';
@@ -59,7 +57,7 @@ export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 
     throw new SwitchbackError('UNAVAILABLE', `cannot open the JetStream KV bucket ${TABLES_BUCKET} (is JetStream enabled?): ${(err as Error).message}`, { cause: err });
   }
 
-  const kvWriter = new KvWriter(kv, (gw) => core.currentTable(gw), opts.isRevoked ?? (() => false));
+  const kvWriter = new KvWriter(kv, (gw) => core.currentSnapshot(gw), opts.isRevoked ?? (() => false));
   const offJournal = core.ctl.on((e) => {
     if (e.type === 'journal') for (const t of e.entry.tables) kvWriter.changed(t.gatewayId);
     else if (e.type === 'revoked') kvWriter.changed(e.gatewayId);
@@ -201,7 +199,8 @@ class KvWriter {
 
   constructor(
     private readonly kv: KV,
-    private readonly current: (gatewayId: string) => { table: FlowTable; hash: Buffer } | undefined,
+    /** The gateway's current table as TableSnapshot bytes. */
+    private readonly current: (gatewayId: string) => Uint8Array | undefined,
     private readonly isRevoked: (gatewayId: string) => boolean,
   ) {}
 
@@ -257,7 +256,7 @@ class KvWriter {
       const cur = revoked ? undefined : this.current(gw);
       if (!cur && !revoked) continue;
       this.busy.add(gw);
-      const bytes = cur ? encodeTableSnapshot(cur.table, cur.hash) : new Uint8Array(0);
+      const bytes = cur ?? new Uint8Array(0);
       (cur ? this.kv.put(subjects(gw).kvKey, bytes) : this.kv.purge(subjects(gw).kvKey))
         .catch((err) => {
           log.warn(cur ? 'KV put failed; trying again' : 'KV purge failed; trying again', { gateway: gw, bytes: bytes.length, reason: (err as Error).message });

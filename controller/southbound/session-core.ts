@@ -8,6 +8,7 @@
 import type { Clock, TimerHandle } from '../../common/clock.js';
 import { SwitchbackError, asSwitchbackError, invalid } from '../../common/errors.js';
 import { diffTables, tableHash } from '../../common/flow-table.js';
+import { encodeSnapshotBytes, encodeTableSnapshot } from '../../common/table-codec.js';
 import { createLogger } from '../../common/log.js';
 import { OperState, type FlowTable, type TableDelta } from '../../common/model.js';
 import type { Ack, CertificateIssued, CertificateRequest, Counter, Hello, LinkReport, SessionRequest, SessionResponse } from '../../proto/gen/switchback/v1/session.js';
@@ -25,6 +26,8 @@ export interface SessionController {
   on(l: Listener): () => void;
   recordAck(gatewayId: string, version: number, transport: string): void;
   reportLink(r: LinkReportInput): unknown;
+  /** The current table's stored bytes and hash, when the controller keeps them (no decoding). */
+  encodedTable?(gatewayId: string): { version: number; hash: Buffer; bytes: () => Buffer } | undefined;
 }
 
 /** One agent's connection as its transport presents it. */
@@ -197,9 +200,16 @@ export class SessionCore {
     log.warn(`refused ${what}`, { gateway: gatewayId, transport, ...extra, code: e.code, reason: e.message });
   }
 
-  /** The version and hash of the gateway's current table. */
+  /** The version and hash of the gateway's current table (from what the controller keeps when it can: a thousand Hellos after a restart decode no table). */
   currentVersion(gw: string): VersionHash | undefined {
-    return this.hashes.get(gw)?.cur ?? this.currentTable(gw);
+    const known = this.hashes.get(gw)?.cur;
+    if (known) return known;
+    const e = this.ctl.encodedTable?.(gw);
+    if (e) {
+      this.noteHash(gw, e.version, e.hash);
+      return { version: e.version, hash: e.hash };
+    }
+    return this.currentTable(gw);
   }
 
   /** The gateway's current table (decoded now, or by the caller; not kept) with its hash. */
@@ -211,6 +221,19 @@ export class SessionCore {
       this.hashes.set(gw, c);
     }
     return { table, version: table.version, hash: c.cur.hash };
+  }
+
+  /**
+   * The gateway's current table as TableSnapshot bytes: from the bytes the
+   * controller keeps when it does (a fleet-wide change rewrites every
+   * gateway's bucket entry: nothing is decoded or encoded for it), else
+   * from the table.
+   */
+  currentSnapshot(gw: string): Buffer | undefined {
+    const e = this.ctl.encodedTable?.(gw);
+    if (e && e.version === this.currentVersion(gw)?.version) return encodeSnapshotBytes(e.bytes(), e.hash);
+    const cur = this.currentTable(gw);
+    return cur && encodeTableSnapshot(cur.table, cur.hash);
   }
 
   /** @internal The delta a change carried from `baseVersion` to `version`, while its push is not built yet. */

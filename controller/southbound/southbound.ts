@@ -150,7 +150,8 @@ export class Southbound implements SouthboundAdmin {
   agents(): ListAgentsResponse {
     const acks = this.ctl.store.acks();
     const enrolled = this.ca.enrollments();
-    const agents: AgentState[] = this.ctl.store.tables().map((t) => {
+    // Versions only: the tables themselves are not read (a thousand of them is 70 MB to decode).
+    const agents: AgentState[] = this.ctl.tableStates().map((t) => {
       const gw = t.gatewayId;
       const ack = acks.get(gw);
       const session = this.core.session(gw);

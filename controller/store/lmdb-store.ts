@@ -5,13 +5,26 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync, statfsSync } from 'node:fs';
 import { createLogger } from '../../common/log.js';
 import { SwitchbackError } from '../../common/errors.js';
-import { encodeFlowTable } from '../../common/table-codec.js';
+import { staggered } from '../../common/stagger.js';
+import { encodeFlowTable, encodeTableHeader } from '../../common/table-codec.js';
+import { applyDelta } from '../../common/flow-table.js';
 import { FlowTable, type Gateway, type Link, type Prefix, type Site, type Topology, type Vrf } from '../../common/model.js';
+import { TableDelta } from '../../proto/gen/switchback/v1/flow.js';
 import { JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
 import type { AckState, AdminCredential, CaMaterial, CaStore, Commit, Enrollment, LinkKey, LinkStats, Store } from './store.js';
 
 /** Versions kept per gateway so that a reconnecting agent gets a delta. */
 const HISTORY_PER_GATEWAY = 32;
+/**
+ * First byte of a history record that holds a delta from the gateway's
+ * version before it (then its place in the chain, u16, and the TableDelta)
+ * instead of a whole table (never a FlowTable's first byte, a field tag).
+ * A link change moves a few rules of each table it touches: a fleet-wide
+ * one at 1,000 gateways writes 1,000 small deltas, not 70 MB of tables.
+ */
+const DELTA_RECORD = 0xfe;
+/** The most deltas in a row before a whole table is written again: 8 to 23, by gateway, so that a fleet-wide change does not rewrite every table at once. */
+const maxChain = (gatewayId: string) => staggered(gatewayId, 8, 16);
 /** First byte of a `tables` record that names the current version instead of holding the table (never a FlowTable's first byte). */
 const CURRENT_POINTER = 0xff;
 
@@ -22,6 +35,8 @@ function currentPointer(version: number): Buffer {
   return b;
 }
 const log = createLogger('store');
+/** How long close() waits for the write queue to drain. */
+const CLOSE_WAIT_MS = 5_000;
 
 export interface LmdbStoreOptions {
   path: string;
@@ -104,27 +119,48 @@ export class LmdbStore implements Store, CaStore {
   }
 
   table(gatewayId: string): FlowTable | undefined {
-    const b = this.currentBytes(gatewayId, this.tablesDb.get(gatewayId));
-    return b ? FlowTable.decode(b) : undefined;
+    return this.current(gatewayId, this.tablesDb.get(gatewayId));
   }
 
   /**
-   * A table's bytes are written once, into the history; `tables` holds a
-   * pointer to the current version (data written before this layout holds
-   * the whole table there, which is read as it is).
+   * A table is written once, into the history; `tables` holds a pointer to
+   * the current version (data written before this layout holds the whole
+   * table there, which is read as it is).
    */
-  private currentBytes(gatewayId: string, b: Buffer | undefined): Buffer | undefined {
-    if (b && b.length === 9 && b[0] === CURRENT_POINTER) return this.historyDb.get([gatewayId, b.readDoubleLE(1)]);
-    return b;
-  }
-
-  tableAt(gatewayId: string, version: number): FlowTable | undefined {
-    const b = this.historyDb.get([gatewayId, version]);
+  private current(gatewayId: string, b: Buffer | undefined): FlowTable | undefined {
+    if (b && b.length === 9 && b[0] === CURRENT_POINTER) return this.tableAt(gatewayId, b.readDoubleLE(1));
     return b ? FlowTable.decode(b) : undefined;
   }
 
+  /** A version from the history: a whole table, or the deltas back to one applied to it (each checked against its hash). */
+  tableAt(gatewayId: string, version: number): FlowTable | undefined {
+    return this.guard(() => {
+      const deltas: TableDelta[] = [];
+      for (let v = version; ; ) {
+        const b = this.historyDb.get([gatewayId, v]);
+        if (!b) {
+          if (deltas.length) throw new SwitchbackError('INTERNAL', `history of ${gatewayId}: version ${v}, the base of a kept delta, is missing`);
+          return undefined;
+        }
+        if (b[0] !== DELTA_RECORD) {
+          let t = FlowTable.decode(b);
+          try {
+            for (let i = deltas.length - 1; i >= 0; i--) t = applyDelta(t, deltas[i]!);
+          } catch (err) {
+            throw new SwitchbackError('INTERNAL', `history of ${gatewayId}: a kept delta does not apply: ${(err as Error).message}`, { cause: err });
+          }
+          return t;
+        }
+        const d = TableDelta.decode(b.subarray(3));
+        if (deltas.length > HISTORY_PER_GATEWAY + 32 || d.baseVersion >= v) throw new SwitchbackError('INTERNAL', `history of ${gatewayId}: delta ${d.baseVersion}->${v} does not lead back to a whole table`);
+        deltas.push(d);
+        v = d.baseVersion;
+      }
+    });
+  }
+
   tables(): FlowTable[] {
-    return [...this.tablesDb.getRange()].map((e) => FlowTable.decode(this.currentBytes(e.key, e.value)!));
+    return [...this.tablesDb.getRange()].map((e) => this.current(e.key, e.value)!);
   }
 
   linkKeys(): Map<string, LinkKey> {
@@ -177,7 +213,13 @@ export class LmdbStore implements Store, CaStore {
         for (const [gatewayId, content] of c.tables ?? []) {
           // The journal sequence number is the version: versions only grow,
           // across restarts too, and a version names the change that made it.
-          const buf = encodeFlowTable({ ...content, gatewayId, version: seq, epoch: this.epoch });
+          const chain = this.deltaChain(gatewayId, c.deltas?.get(gatewayId));
+          const enc = c.encodedTables?.get(gatewayId);
+          const buf = chain
+            ? deltaRecord(chain.length, { ...c.deltas!.get(gatewayId)!, version: seq, epoch: this.epoch })
+            : enc
+              ? Buffer.concat([encodeTableHeader(gatewayId, enc.nodeId, seq, this.epoch), ...enc.rules, enc.peers])
+              : encodeFlowTable({ ...content, gatewayId, version: seq, epoch: this.epoch });
           this.historyDb.put([gatewayId, seq], buf);
           this.tablesDb.put(gatewayId, currentPointer(seq));
           this.pruneHistory(gatewayId);
@@ -240,7 +282,14 @@ export class LmdbStore implements Store, CaStore {
   }
 
   async close(): Promise<void> {
-    await this.env.close();
+    // After background writes failed on a full volume, lmdb-js may never
+    // settle the end of its write queue, and closing would wait forever: a
+    // controller must still stop. Whatever was committed is on disk.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), CLOSE_WAIT_MS)));
+    const closed = await Promise.race([this.env.close().then(() => false), gaveUp]);
+    clearTimeout(timer);
+    if (closed) log.warn('store: pending background writes did not finish; closed without them', { failed: this.failedBackgroundWrites });
   }
 
   private writeTopology(t: Topology): void {
@@ -259,7 +308,11 @@ export class LmdbStore implements Store, CaStore {
       const key = keyOf(item);
       wanted.set(JSON.stringify(key), { key, value: item });
     }
-    for (const { key, value } of db.getRange()) {
+    // What is stored: the model as last read, when kept (it is what the
+    // database holds, keys included), else read now.
+    const cached = this.cachedTopology?.[kind] as readonly T[] | undefined;
+    const stored = cached ? cached.map((value) => ({ key: keyOf(value), value })) : db.getRange();
+    for (const { key, value } of stored) {
       const w = wanted.get(JSON.stringify(key));
       if (!w) db.remove(key);
       else if (JSON.stringify(w.value) === JSON.stringify(value)) wanted.delete(JSON.stringify(key));
@@ -267,9 +320,28 @@ export class LmdbStore implements Store, CaStore {
     for (const { key, value } of wanted.values()) db.put(key, plain(value));
   }
 
+  /**
+   * Whether `delta` may be stored in place of the gateway's new table: it
+   * starts from the current version, and the chain of deltas back to a
+   * whole table stays short. The new record's place in the chain, if so.
+   */
+  private deltaChain(gatewayId: string, delta: TableDelta | undefined): { length: number } | undefined {
+    if (!delta) return undefined;
+    const ptr = this.tablesDb.getBinaryFast(gatewayId);
+    if (!ptr || ptr.length !== 9 || ptr[0] !== CURRENT_POINTER || ptr.readDoubleLE(1) !== delta.baseVersion) return undefined;
+    const base = this.historyDb.getBinaryFast([gatewayId, delta.baseVersion]);
+    if (!base) return undefined;
+    const length = (base[0] === DELTA_RECORD ? base.readUInt16LE(1) : 0) + 1;
+    return length <= maxChain(gatewayId) ? { length } : undefined;
+  }
+
+  /** Keeps the newest HISTORY_PER_GATEWAY versions, and the whole table and deltas the oldest of them is built from. */
   private pruneHistory(gatewayId: string): void {
     const keys = [...this.historyDb.getKeys({ start: [gatewayId], end: [gatewayId, Infinity] })];
-    for (const key of keys.slice(0, Math.max(0, keys.length - HISTORY_PER_GATEWAY))) this.historyDb.remove(key);
+    let keepFrom = keys.length - HISTORY_PER_GATEWAY;
+    // A delta's base is the version before it, the key before it.
+    while (keepFrom > 0 && this.historyDb.getBinaryFast(keys[keepFrom]!)?.[0] === DELTA_RECORD) keepFrom--;
+    for (const key of keys.slice(0, Math.max(0, keepFrom))) this.historyDb.remove(key);
   }
 
   /**
@@ -311,6 +383,15 @@ export class LmdbStore implements Store, CaStore {
       return false;
     }
   }
+}
+
+function deltaRecord(chain: number, d: TableDelta): Buffer {
+  const body = TableDelta.encode(d).finish();
+  const out = Buffer.allocUnsafe(3 + body.length);
+  out[0] = DELTA_RECORD;
+  out.writeUInt16LE(chain, 1);
+  out.set(body, 3);
+  return out;
 }
 
 /** Strips prototypes and undefined fields so msgpack stores plain data. */

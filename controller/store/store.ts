@@ -1,7 +1,7 @@
 // The controller's store, as a narrow interface: the controller service
 // needs only these operations, and every change goes through `commit`, which
 // is one atomic transaction (model + recomputed tables + journal entry).
-import type { FlowTable, Topology } from '../../common/model.js';
+import type { FlowTable, TableDelta, Topology } from '../../common/model.js';
 import type { JournalEntry } from '../../proto/gen/switchback/v1/admin.js';
 
 export type { JournalEntry };
@@ -83,6 +83,13 @@ export interface AdminCredential {
   revokedMs?: number;
 }
 
+/** A table's content as bytes: FlowTable fields 5 (rules, in pieces to be joined) and 6 (peers), as encoded. */
+export interface EncodedContent {
+  nodeId: number;
+  rules: readonly Buffer[];
+  peers: Buffer;
+}
+
 export interface Commit {
   actor: string;
   action: string;
@@ -93,6 +100,18 @@ export interface Commit {
   topology?: Topology;
   /** Tables whose content changed (version and epoch are set by the store). */
   tables?: Map<string, FlowTable>;
+  /**
+   * Optional, the same tables already encoded (their rules' and peers'
+   * fields, common/table-codec.ts), so that a store keeping bytes does not
+   * build and encode them again.
+   */
+  encodedTables?: ReadonlyMap<string, EncodedContent>;
+  /**
+   * Optional, the same tables as deltas from each gateway's current stored
+   * version (`baseVersion`; version and epoch left for the store to set): a
+   * store may keep such a delta in place of the whole table.
+   */
+  deltas?: ReadonlyMap<string, TableDelta>;
   /** Gateways that no longer exist. */
   removedTables?: string[];
   keys?: Map<string, LinkKey>;

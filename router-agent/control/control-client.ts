@@ -392,13 +392,17 @@ export class ControlClient {
       }
       return this.askSnapshot((err as Error).message);
     }
-    await this.commit(next, Buffer.from(d.tableHash), epoch, 'controller');
+    await this.commit(next, Buffer.from(d.tableHash), epoch, 'controller', d);
   }
 
-  /** Persist, then hand to the data plane, then acknowledge: an ack promises the table survives a restart. */
-  private async commit(t: FlowTable, hash: Buffer, epoch: number, source: 'controller' | 'kv'): Promise<void> {
+  /**
+   * Persist, then hand to the data plane, then acknowledge: an ack promises
+   * the table survives a restart. `delta` (when the table came as one) lets
+   * the store save a few rules instead of the whole table.
+   */
+  private async commit(t: FlowTable, hash: Buffer, epoch: number, source: 'controller' | 'kv', delta?: TableDelta): Promise<void> {
     const held = { table: t, epoch: Math.max(epoch, this.held?.epoch ?? 0), hash };
-    await this.store.save(this.gatewayId, { table: t, epoch: held.epoch });
+    await this.store.save(this.gatewayId, { table: t, epoch: held.epoch }, delta);
     this.held = held;
     log.debug('applied table', { gateway: this.gatewayId, version: t.version, epoch: held.epoch, source });
     this.emit({ type: 'table', table: t, source });

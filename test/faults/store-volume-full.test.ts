@@ -188,8 +188,13 @@ full('a store that grows onto a full volume refuses with RESOURCE_EXHAUSTED (not
     const onUnhandled = (e: unknown) => unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
     try {
-      for (let i = 0; i < 2000; i++) store.setAck(`gw-${i}`, { version: i + 1, atMs: Date.now(), transport: 'grpc' });
-      for (const l of ctl.topology().links) store.setLinkStats(l.id, { rttUs: 1000, lossPpm: 0, atMs: Date.now() });
+      // Pages freed inside the store may still take some writes (tables are
+      // kept as small deltas): write until the volume refuses them too.
+      for (let round = 0; round < 20 && store.backgroundWriteFailures === 0; round++) {
+        for (let i = 0; i < 2000; i++) store.setAck(`gw-${round}-${i}`, { version: i + 1, atMs: Date.now(), transport: 'grpc' });
+        for (const l of ctl.topology().links) store.setLinkStats(l.id, { rttUs: 1000 + round, lossPpm: 0, atMs: Date.now() });
+        await new Promise((r) => setTimeout(r, 100));
+      }
       await waitFor(() => store.backgroundWriteFailures > 0, 'the background writes failed');
       await new Promise((r) => setTimeout(r, 200));
     } finally {

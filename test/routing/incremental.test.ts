@@ -1,9 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { computeRoutingState, diffRoutes, recomputeAfterLinkChange, ruleKey, type RoutingState } from '../../controller/routing/index.js';
-import { compareRuleKeys, rulesEqual } from '../../common/flow-table.js';
-import { Action, type FlowRule } from '../../common/model.js';
+import { changedRules, computeRoutingState, diffRoutes, recomputeAfterLinkChange, ruleKey, type RoutingState } from '../../controller/routing/index.js';
+import { encodeContent, patchContent, tableBytes } from '../../controller/table-encodings.js';
+import { encodeFlowTable } from '../../common/table-codec.js';
+import { applyDelta, compareRuleKeys, rulesEqual, tableHash } from '../../common/flow-table.js';
+import { Action, type FlowRule, type FlowTable } from '../../common/model.js';
 import type { Link, Topology } from '../../common/model.js';
 import { generateTopology } from '../../sim/generate-topology.js';
 import { buildLinks, buildNodes, patchLinks } from '../../controller/routing/graph.js';
@@ -214,6 +216,53 @@ incremental('refuses a state it did not make', () => {
   const topo = generateTopology({ gateways: 4, seed: 1 });
   const fake = { ...computeRoutingState(topo) } as unknown as RoutingState;
   assert.throws(() => recomputeAfterLinkChange(fake, topo, []), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT');
+});
+
+incremental('tables built from the rules a change moved equal the tables computed from scratch, byte for byte', () => {
+  const contentOf = (st: RoutingState, id: string): FlowTable => {
+    const r = st.routes.get(id)!;
+    return { gatewayId: id, nodeId: r.nodeId, version: 0, epoch: 0, rules: r.rules, peers: r.peers };
+  };
+  let patched = 0;
+  fc.assert(
+    fc.property(topologyArb(14, false), fc.array(stepArb, { minLength: 1, maxLength: 8 }), (topo0, steps) => {
+      let topo = topo0;
+      let st = computeRoutingState(topo);
+      // The controller's kept encodings, patched change after change.
+      const kept = new Map([...st.routes.keys()].map((id) => [id, { ...encodeContent(contentOf(st, id)), version: 1 }]));
+      const held = new Map([...st.routes.keys()].map((id) => [id, { ...contentOf(st, id), version: 1 }]));
+      for (const [version, step] of steps.entries()) {
+        const { topo: next } = applyStep(topo, step);
+        const inc = recomputeAfterLinkChange(st, next);
+        const full = computeRoutingState(next);
+        for (const id of inc.routes.keys()) {
+          const expected = contentOf(full, id);
+          const moved = changedRules(st, inc, id);
+          if (step.kind === 'prefix') {
+            assert.is(moved, undefined, 'a prefix change has no rule-by-rule answer');
+            kept.set(id, { ...encodeContent(expected), version: version + 2 });
+            held.set(id, { ...expected, version: version + 2 });
+            continue;
+          }
+          assert.ok(moved, `link-only change at ${id}`);
+          const { enc, delta } = patchContent(kept.get(id)!, moved.indices, moved.rules, inc.routes.get(id)!.peers);
+          assert.ok(tableBytes(enc, 7, 3).equals(encodeFlowTable({ ...expected, version: 7, epoch: 3 })), `bytes of ${id} after ${JSON.stringify(step)}`);
+          assert.ok(enc.hash.equals(tableHash(expected)), `hash of ${id}`);
+          assert.is(moved.indices.length > 0 || delta.upsertedPeers.length + delta.removedPeers.length > 0, inc.changedGateways.has(id), `changed ${id}`);
+          // The delta turns what an agent holds into the new table.
+          const applied = applyDelta(held.get(id)!, { ...delta, version: version + 2, epoch: 1 });
+          assert.ok(encodeFlowTable(applied).equals(encodeFlowTable({ ...expected, version: version + 2, epoch: 1 })), `delta of ${id}`);
+          if (moved.indices.length) patched++;
+          kept.set(id, { ...enc, version: version + 2 });
+          held.set(id, applied);
+        }
+        topo = next;
+        st = inc;
+      }
+    }),
+    { numRuns: 150 },
+  );
+  assert.ok(patched > 200, `only ${patched} tables were patched`);
 });
 
 incremental.run();
