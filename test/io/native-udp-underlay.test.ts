@@ -222,6 +222,34 @@ udp('close while datagrams are queued: they are sent or counted, later sends are
   }
 });
 
+udp('closed from inside its own receive callback: the rest of the batch is dropped, nothing more arrives, the process goes on', async () => {
+  const a = await open();
+  const b = await open();
+  try {
+    let calls = 0;
+    b.onDatagram(() => {
+      calls++;
+      void b.close(); // inside the addon's callback: its teardown must wait until the callback returns
+    });
+    for (let i = 0; i < 20; i++) a.send(Uint8Array.of(i), b.local);
+    await until(() => calls >= 1, 'the first datagram');
+    for (let i = 0; i < 20; i++) a.send(Uint8Array.of(i), b.local);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.is(calls, 1, 'one delivery, then closed');
+    assert.is(b.counters.rxPackets, 1, 'the one datagram handled');
+    assert.equal(b.bufferSizes(), { recv: 0, send: 0 }, 'the socket is closed');
+    // The addon is still sound: a new port works.
+    const c = await open();
+    const got: number[] = [];
+    c.onDatagram((bytes) => got.push(bytes[0]));
+    a.send(Uint8Array.of(7), c.local);
+    await until(() => got.length === 1, 'a datagram to a new port');
+    await c.close();
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
 udp('a burst beyond the queue bound is dropped and counted; room again after the flush', async () => {
   const a = await open();
   const b = await open();

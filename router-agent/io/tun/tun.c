@@ -16,6 +16,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "js-callback.h"
 #include "napi-errors.h"
 #include "offload.h"
 
@@ -53,11 +54,8 @@ typedef struct {
   int fd;
   char name[IFNAMSIZ];
   uv_poll_t *poll;          // non-NULL while reading
-  napi_ref self;            // strong while reading, so GC cannot end a live device
-  napi_ref callback;
-  napi_async_context async; // for napi_make_callback (async hooks, microtasks)
+  js_callback_t cb;         // set while reading
   uint8_t *buf;
-  bool delivering;          // inside the JS callback: close() defers the async teardown
   bool vnet;                // every read and write starts with a virtio_net_hdr
   bool offload;             // ... and the kernel agreed to TSO (TUNSETOFFLOAD)
   double stats[ST_COUNT];
@@ -100,18 +98,7 @@ static void stop_reading(tun_t *t) {
     uv_close((uv_handle_t *)t->poll, on_poll_closed);
     t->poll = NULL;
   }
-  if (t->callback) {
-    napi_delete_reference(t->env, t->callback);
-    t->callback = NULL;
-  }
-  if (t->async && !t->delivering) {
-    napi_async_destroy(t->env, t->async);
-    t->async = NULL;
-  }
-  if (t->self) {
-    napi_delete_reference(t->env, t->self);
-    t->self = NULL;
-  }
+  js_callback_release(&t->cb);
 }
 
 static void close_device(tun_t *t) {
@@ -134,22 +121,6 @@ static void finalize(napi_env env, void *data, void *hint) {
   free(t);
 }
 
-// Calls cb(packets: Buffer[], errno: number). An exception thrown by the
-// callback goes to process 'uncaughtException', as for any I/O callback.
-static void deliver(tun_t *t, napi_value packets, int err) {
-  napi_env env = t->env;
-  napi_value cb, recv, argv[2], result;
-  if (napi_get_reference_value(env, t->callback, &cb) != napi_ok || cb == NULL) return;
-  napi_get_global(env, &recv);
-  argv[0] = packets;
-  napi_create_int32(env, err, &argv[1]);
-  napi_status s = napi_make_callback(env, t->async, recv, cb, 2, argv, &result);
-  if (s == napi_pending_exception) {
-    napi_value ex;
-    napi_get_and_clear_last_exception(env, &ex);
-    napi_fatal_exception(env, ex);
-  }
-}
 
 // Output of offload_read: each packet becomes a Buffer in the batch array.
 typedef struct {
@@ -221,13 +192,10 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   // A device that fails to read (e.g. deleted under us) would wake us forever.
   if (err) uv_poll_stop(h);
   if (batch.n > 0 || err) {
-    t->delivering = true;
-    deliver(t, batch.packets, err);
-    t->delivering = false;
-    if (!t->poll && t->async) {
-      napi_async_destroy(env, t->async);
-      t->async = NULL;
-    }
+    // cb(packets: Buffer[], errno: number)
+    napi_value argv[2] = {batch.packets, NULL};
+    napi_create_int32(env, err, &argv[1]);
+    js_callback_call(&t->cb, 2, argv);
   }
   napi_close_handle_scope(env, scope);
 }
@@ -276,6 +244,7 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
     return throw_errno(env, ENOMEM, "Tun", name);
   }
   t->env = env;
+  t->cb.env = env;
   t->fd = fd;
   t->buf = buf;
   t->out = out;
@@ -335,9 +304,7 @@ static napi_value tun_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uv_loop_t *loop;
-  napi_value resource_name;
   CHECK(env, napi_get_uv_event_loop(env, &loop));
-  CHECK(env, napi_create_string_utf8(env, "switchback:tun", NAPI_AUTO_LENGTH, &resource_name));
   uv_poll_t *p = malloc(sizeof *p);
   if (!p) return throw_errno(env, ENOMEM, "start", t->name);
   int r = uv_poll_init(loop, p, t->fd);
@@ -347,9 +314,7 @@ static napi_value tun_start(napi_env env, napi_callback_info info) {
   }
   p->data = t;
   t->poll = p; // from here on stop_reading() undoes whatever was set up
-  if (napi_async_init(env, self, resource_name, &t->async) != napi_ok ||
-      napi_create_reference(env, argv[0], 1, &t->callback) != napi_ok ||
-      napi_create_reference(env, self, 1, &t->self) != napi_ok) {
+  if (!js_callback_init(&t->cb, env, self, argv[0], "switchback:tun")) {
     stop_reading(t);
     throw_status(env, "start");
     return NULL;

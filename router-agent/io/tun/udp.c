@@ -25,6 +25,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "js-callback.h"
 #include "napi-errors.h"
 
 #include <arpa/inet.h>
@@ -76,10 +77,7 @@ typedef struct {
   int family;              // AF_INET or AF_INET6
   uv_poll_t *poll;
   int events;              // the mask the poll watcher runs with
-  napi_ref self;           // strong while reading, so GC cannot end a live socket
-  napi_ref callback;
-  napi_async_context async;
-  bool delivering;         // inside the JS callback: close() defers the async teardown
+  js_callback_t cb;        // set while reading
   bool want_write;         // EAGAIN: the queue waits for the socket to become writable
   // receive
   uint8_t *rbuf;           // BATCH * RECV_SIZE
@@ -170,7 +168,7 @@ static void on_io(uv_poll_t *h, int status, int events);
 // is set, writable while the queue waits.
 static void update_poll(udp_t *t) {
   if (!t->poll) return;
-  int ev = (t->callback ? UV_READABLE : 0) | (t->want_write ? UV_WRITABLE : 0);
+  int ev = (js_callback_active(&t->cb) ? UV_READABLE : 0) | (t->want_write ? UV_WRITABLE : 0);
   if (ev == t->events) return;
   t->events = ev;
   if (ev == 0) uv_poll_stop(t->poll);
@@ -307,20 +305,6 @@ static uint32_t flush_queue(udp_t *t) {
 
 static void on_poll_closed(uv_handle_t *h) { free(h); }
 
-static void stop_reading(udp_t *t) {
-  if (t->callback) {
-    napi_delete_reference(t->env, t->callback);
-    t->callback = NULL;
-  }
-  if (t->async && !t->delivering) {
-    napi_async_destroy(t->env, t->async);
-    t->async = NULL;
-  }
-  if (t->self) {
-    napi_delete_reference(t->env, t->self);
-    t->self = NULL;
-  }
-}
 
 // `flush`: send what the socket takes now before closing (false at process
 // teardown). What is left is counted as dropped.
@@ -328,7 +312,7 @@ static void close_socket(udp_t *t, bool flush) {
   if (flush && t->fd >= 0 && t->qlen > 0) flush_queue(t);
   if (t->stats) t->stats[ST_TX_DROPPED] += t->qlen;
   if (t->q) pop(t, t->qlen);
-  stop_reading(t);
+  js_callback_release(&t->cb);
   if (t->poll) {
     uv_poll_stop(t->poll);
     uv_close((uv_handle_t *)t->poll, on_poll_closed);
@@ -362,25 +346,9 @@ static void finalize(napi_env env, void *data, void *hint) {
 // thrown by the callback goes to process 'uncaughtException', as for any I/O
 // callback (the TS port catches its handler's exceptions itself).
 static void deliver(udp_t *t, napi_value payloads, napi_value sources, int err) {
-  napi_env env = t->env;
-  napi_value cb, recv, argv[3], result;
-  if (!t->callback || napi_get_reference_value(env, t->callback, &cb) != napi_ok || cb == NULL) return;
-  napi_get_global(env, &recv);
-  argv[0] = payloads;
-  argv[1] = sources;
-  napi_create_int32(env, err, &argv[2]);
-  t->delivering = true;
-  napi_status s = napi_make_callback(env, t->async, recv, cb, 3, argv, &result);
-  t->delivering = false;
-  if (s == napi_pending_exception) {
-    napi_value ex;
-    napi_get_and_clear_last_exception(env, &ex);
-    napi_fatal_exception(env, ex);
-  }
-  if (!t->callback && t->async) {
-    napi_async_destroy(env, t->async);
-    t->async = NULL;
-  }
+  napi_value argv[3] = {payloads, sources, NULL};
+  napi_create_int32(t->env, err, &argv[2]);
+  js_callback_call(&t->cb, 3, argv);
 }
 
 // The segment size of a coalesced message (UDP_GRO), or 0.
@@ -465,7 +433,7 @@ static void on_io(uv_poll_t *h, int status, int events) {
   if (status < 0) {
     uv_poll_stop(h);
     t->events = 0;
-    if (t->callback) {
+    if (js_callback_active(&t->cb)) {
       napi_handle_scope scope;
       napi_open_handle_scope(t->env, &scope);
       napi_value payloads, sources;
@@ -477,7 +445,7 @@ static void on_io(uv_poll_t *h, int status, int events) {
     return;
   }
   if ((events & UV_WRITABLE) && t->want_write) flush_queue(t);
-  if ((events & UV_READABLE) && t->callback && t->fd >= 0) receive_batch(t);
+  if ((events & UV_READABLE) && js_callback_active(&t->cb) && t->fd >= 0) receive_batch(t);
 }
 
 static bool get_int(napi_env env, napi_value v, int64_t min, int64_t max, int64_t *out) {
@@ -541,6 +509,7 @@ static napi_value udp_new(napi_env env, napi_callback_info info) {
     return throw_errno(env, ENOMEM, "Udp", NULL);
   }
   t->env = env;
+  t->cb.env = env;
   t->fd = fd;
   t->family = family;
   t->rbuf = rbuf;
@@ -642,16 +611,11 @@ static napi_value udp_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (t->fd < 0) return throw_errno(env, EBADF, "start", NULL);
-  if (t->callback) {
+  if (js_callback_active(&t->cb)) {
     napi_throw_error(env, "EALREADY", "already reading");
     return NULL;
   }
-  napi_value resource_name;
-  CHECK(env, napi_create_string_utf8(env, "switchback:udp", NAPI_AUTO_LENGTH, &resource_name));
-  if (napi_async_init(env, self, resource_name, &t->async) != napi_ok ||
-      napi_create_reference(env, argv[0], 1, &t->callback) != napi_ok ||
-      napi_create_reference(env, self, 1, &t->self) != napi_ok) {
-    stop_reading(t);
+  if (!js_callback_init(&t->cb, env, self, argv[0], "switchback:udp")) {
     throw_status(env, "start");
     return NULL;
   }
