@@ -29,8 +29,6 @@ interface NativeTun {
   /** TSO is on: reads may be super-packets and writeBatch coalesces. */
   readonly offload: boolean;
   start(cb: (packets: Buffer[], errno: number) => void): void;
-  /** Bytes written, or -errno. */
-  write(bytes: Uint8Array): number;
   /** Writes them all; results[i] is packet i's byte count or -errno. Returns the system calls made. */
   writeBatch(packets: Uint8Array[], results: Int32Array): number;
   offloadStats(): number[];
@@ -126,7 +124,7 @@ export interface TunCounters {
   rxErrors: number;
   txPackets: number;
   txBytes: number;
-  /** Packets write() refused, by reason; 'rejected' is the kernel refusing a malformed packet. */
+  /** Packets send() did not get written, by reason; 'rejected' is the kernel refusing a malformed packet. */
   txDrops: Record<TunWriteDrop, number>;
   handlerErrors: number;
 }
@@ -304,18 +302,10 @@ export class TunPort {
   }
 
   /**
-   * Writes one IP packet to the device now; false (and a counted drop) when
-   * it was not written. The forwarding path uses send().
-   */
-  write(pkt: Uint8Array): boolean {
-    if (!this.acceptable(pkt)) return false;
-    return this.count(pkt.length, this.dev.write(pkt));
-  }
-
-  /**
    * Queues one IP packet; everything queued in this turn of the event loop
    * is written from a microtask, with a flow's consecutive TCP segments
-   * coalesced when offload is on. Refusals are counted drops, as for write().
+   * coalesced when offload is on. Refusals are counted drops (txDrops): bad
+   * input at once, what the kernel refuses when the batch is written.
    */
   send(pkt: Uint8Array): void {
     if (!this.acceptable(pkt)) return;
@@ -350,15 +340,14 @@ export class TunPort {
     return false;
   }
 
-  private count(length: number, written: number): boolean {
+  private count(length: number, written: number): void {
     if (written === length) {
       this.counters.txPackets++;
       this.counters.txBytes += written;
-      return true;
+      return;
     }
     if (written === -constants.errno.EAGAIN) this.counters.txDrops.queueFull++;
     else this.counters.txDrops.rejected++;
-    return false;
   }
 
   /** The routes this port installed, canonical text, sorted. */

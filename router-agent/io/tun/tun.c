@@ -1,7 +1,7 @@
 // Minimal TUN access for the router agent (N-API, C). Deliberately small: open
 // /dev/net/tun with TUNSETIFF (IFF_TUN | IFF_NO_PI), non-blocking; read with a
 // libuv poll watcher on the JS thread, draining the device in batches until
-// EAGAIN; write synchronously and non-blocking; MTU and link up through
+// EAGAIN; write batches synchronously and non-blocking; MTU and link up through
 // SIOCSIFMTU / SIOCSIFFLAGS. Addresses and routes are left to `ip`.
 //
 // With offload on (the default) the device also has IFF_VNET_HDR and TCP
@@ -366,24 +366,6 @@ static bool get_packet(napi_env env, napi_value array, uint32_t i, span_t *out) 
   return true;
 }
 
-// write(bytes: Uint8Array): number -- bytes written, or -errno (EAGAIN when the
-// device queue is full, EINVAL for a packet the kernel refuses).
-static napi_value tun_write(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  tun_t *t = unwrap(env, info, &argc, argv);
-  if (!t) return NULL;
-  uint8_t *bytes = NULL;
-  size_t length = 0;
-  if (argc < 1 || !get_bytes(env, argv[0], &bytes, &length)) {
-    napi_throw_type_error(env, "EINVAL", "write() needs a Uint8Array");
-    return NULL;
-  }
-  napi_value v;
-  CHECK(env, napi_create_int64(env, (int64_t)write_one(t, bytes, length), &v));
-  return v;
-}
-
 // Writes one coalesced group; results[i] for each member gets its own length or -errno.
 static uint32_t write_group(tun_t *t, const span_t *pkts, const uint32_t *next, const coalesced_t *o, int32_t *results) {
   if (o->count == 1) {
@@ -658,7 +640,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"writeBatch", NULL, tun_write_batch, NULL, NULL, NULL, napi_default, NULL},
       {"offloadStats", NULL, tun_offload_stats, NULL, NULL, NULL, napi_default, NULL},
       {"start", NULL, tun_start, NULL, NULL, NULL, napi_default, NULL},
-      {"write", NULL, tun_write, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, tun_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value cls;
