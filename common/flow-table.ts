@@ -176,14 +176,6 @@ export function diffTables(prev: FlowTable, next: FlowTable, nextHash?: Buffer):
     }
   }
 
-  const oldPeers = new Map(a.peers.map((p) => [p.linkId, p]));
-  const newPeerIds = new Set(b.peers.map((p) => p.linkId));
-  const removedPeers = a.peers.filter((p) => !newPeerIds.has(p.linkId)).map((p) => p.linkId);
-  const upsertedPeers = b.peers.filter((p) => {
-    const old = oldPeers.get(p.linkId);
-    return !old || !peersEqual(old, p);
-  });
-
   return {
     gatewayId: next.gatewayId,
     epoch: next.epoch,
@@ -191,9 +183,21 @@ export function diffTables(prev: FlowTable, next: FlowTable, nextHash?: Buffer):
     version: next.version,
     removedRules,
     upsertedRules,
-    removedPeers,
-    upsertedPeers,
+    ...diffPeers(a.peers, b.peers),
     tableHash: nextHash ?? tableHash(b),
+  };
+}
+
+/** The peer part of a delta: links gone, and peers new or changed. */
+export function diffPeers(before: readonly Peer[], after: readonly Peer[]): Pick<TableDelta, 'removedPeers' | 'upsertedPeers'> {
+  const old = new Map(before.map((p) => [p.linkId, p]));
+  const keep = new Set(after.map((p) => p.linkId));
+  return {
+    removedPeers: before.filter((p) => !keep.has(p.linkId)).map((p) => p.linkId),
+    upsertedPeers: after.filter((p) => {
+      const o = old.get(p.linkId);
+      return !o || !peersEqual(o, p);
+    }),
   };
 }
 

@@ -6,7 +6,7 @@
 // and the NATS bucket use the bytes as they are. About 70 KB per 1,000-rule
 // table: the bytes are kept, not the rule objects (ten times that in memory).
 import { createHash } from 'node:crypto';
-import { canonicalTable, comparePeers, peersEqual } from '../common/flow-table.js';
+import { canonicalTable, comparePeers, diffPeers } from '../common/flow-table.js';
 import type { FlowRule, FlowTable, Peer, TableDelta } from '../common/model.js';
 import { encodePeers, encodeRuleField, encodeTableHeader, patchRuleBytes, peersEncoding, ruleSegments, rulesEncoding, type RuleBytes } from '../common/table-codec.js';
 
@@ -74,16 +74,4 @@ export function patchContent(base: EncodedTable, indices: readonly number[], rul
 /** The stored form of a table: its content's bytes under a header with version and epoch. */
 export function tableBytes(enc: EncodedTable, version: number, epoch: number): Buffer {
   return Buffer.concat([encodeTableHeader(enc.gatewayId, enc.nodeId, version, epoch), ...ruleSegments(enc.rules), enc.peersBytes]);
-}
-
-function diffPeers(before: readonly Peer[], after: readonly Peer[]): Pick<TableDelta, 'removedPeers' | 'upsertedPeers'> {
-  const old = new Map(before.map((p) => [p.linkId, p]));
-  const keep = new Set(after.map((p) => p.linkId));
-  return {
-    removedPeers: before.filter((p) => !keep.has(p.linkId)).map((p) => p.linkId),
-    upsertedPeers: after.filter((p) => {
-      const o = old.get(p.linkId);
-      return !o || !peersEqual(o, p);
-    }),
-  };
 }
