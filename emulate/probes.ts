@@ -15,6 +15,12 @@ export interface PingRun {
   sentAtMs: Map<number, number>;
   /** Replies that came from somewhere else (an ICMP error names the sender). */
   errors: number;
+  /**
+   * Probes left out of `sent`: the last ones, unanswered, sent less than the
+   * reply timeout before ping was stopped (by its deadline or stop()). Their
+   * replies could not have been waited for, so they are neither answered nor lost.
+   */
+  unjudged: number;
 }
 
 export interface LossRun {
@@ -28,10 +34,13 @@ export interface PingOptions {
   deadlineMs?: number;
 }
 
+/** How long ping waits for a reply before it counts a probe as lost (-W). */
+export const REPLY_TIMEOUT_MS = 1000;
+
 /** Starts `count` pings every `intervalMs` (or as many as fit before the deadline); resolves when ping exits. */
 export function pingSeries(h: NetnsHarness, ns: string, dst: string, count: number, intervalMs: number, opts: PingOptions = {}): { done: Promise<PingRun>; stop(): void } {
   const deadline = opts.deadlineMs === undefined ? [] : ['-w', String(Math.max(1, Math.ceil(opts.deadlineMs / 1000)))];
-  const child = h.spawn(ns, 'ping', ['-n', '-D', '-i', String(intervalMs / 1000), '-c', String(count), '-W', '1', ...deadline, dst]);
+  const child = h.spawn(ns, 'ping', ['-n', '-D', '-i', String(intervalMs / 1000), '-c', String(count), '-W', String(REPLY_TIMEOUT_MS / 1000), ...deadline, dst]);
   const answered = new Set<number>();
   const sentAtMs = new Map<number, number>();
   let errors = 0;
@@ -57,8 +66,36 @@ export function pingSeries(h: NetnsHarness, ns: string, dst: string, count: numb
   });
   child.stderr!.resume();
   // 'close', not 'exit': the summary line may still be in the pipe when ping exits.
-  const done = new Promise<PingRun>((resolve) => child.once('close', () => resolve({ sent: transmitted ?? count, answered, sentAtMs, errors })));
+  const done = new Promise<PingRun>((resolve) =>
+    child.once('close', () => {
+      const run = { sent: transmitted ?? count, answered, sentAtMs, errors, unjudged: 0 };
+      // Ping that sent all `count` probes waited for their replies itself;
+      // one stopped early (deadline, SIGINT) did not.
+      resolve(run.sent < count ? withoutUnjudgedTail(run, Date.now()) : run);
+    }),
+  );
   return { done, stop: () => child.kill('SIGINT') };
+}
+
+/**
+ * Leaves out of `sent` the trailing unanswered probes that were sent less
+ * than `replyTimeoutMs` before ping stopped at `stoppedAtMs`: they are spread
+ * evenly between the last answered probe and the stop, the same assumption
+ * timedLossRuns makes. A real outage at the end still counts, up to its last
+ * `replyTimeoutMs`.
+ */
+export function withoutUnjudgedTail(run: PingRun, stoppedAtMs: number, replyTimeoutMs = REPLY_TIMEOUT_MS): PingRun {
+  let last = run.sent;
+  while (last > 0 && !run.answered.has(last)) last--;
+  const trailing = run.sent - last;
+  if (trailing === 0) return run;
+  const fromMs = last > 0 ? run.sentAtMs.get(last)! : undefined;
+  if (fromMs === undefined) return run; // nothing answered: no time to place them by
+  const step = (stoppedAtMs - fromMs) / (trailing + 1);
+  let judged = 0;
+  while (judged < trailing && fromMs + (judged + 1) * step <= stoppedAtMs - replyTimeoutMs) judged++;
+  const unjudged = trailing - judged;
+  return { ...run, sent: run.sent - unjudged, unjudged: run.unjudged + unjudged };
 }
 
 /** Consecutive lost probes, merged when fewer than `mergeGap` answered probes separate them. */
