@@ -45,7 +45,7 @@ const { values: opts } = parseArgs({
   strict: true,
 });
 if (opts.help) {
-  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-aead-dgram,sb-gre] [--json FILE] [--cpu-prof DIR] [--ping-settle MS] [--nice=N]');
+  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-aead-js,sb-aead-dgram,sb-gre] [--json FILE] [--cpu-prof DIR] [--ping-settle MS] [--nice=N]');
   process.exit(0);
 }
 const SECONDS = Number(opts.seconds);
@@ -373,7 +373,7 @@ function wgKeys(): { priv: string; pub: string } {
 // by all namespaces: the names carry this process's pid.
 const wgIf = (gw: string) => `sbwg${process.pid % 1_000_000}${gw === 'gw-a' ? 'a' : 'b'}`;
 
-async function startSwitchback(c: Ctx, mode: 'udp' | 'gre', udpIo?: 'native' | 'dgram'): Promise<void> {
+async function startSwitchback(c: Ctx, mode: 'udp' | 'gre', udpIo?: 'native' | 'dgram', extra: string[] = []): Promise<void> {
   const tables = await writeTables(c.net.topology, c.dir);
   // Node refuses --cpu-prof in NODE_OPTIONS: the agents' harness view adds it to their command line.
   let agentHarness = c.h;
@@ -397,7 +397,7 @@ async function startSwitchback(c: Ctx, mode: 'udp' | 'gre', udpIo?: 'native' | '
     const agent = await startAgentProcess(
       agentHarness,
       c.net.gwNs.get(gw)!,
-      ['--id', gw, '--table', tables.get(gw)!, ...underlay, '--tun', 'sb0', '--metrics', 'off', '--no-local-failover'],
+      ['--id', gw, '--table', tables.get(gw)!, ...underlay, '--tun', 'sb0', '--metrics', 'off', '--no-local-failover', ...extra],
       { SWITCHBACK_LOG: 'info' },
     );
     c.agents.push(agent);
@@ -520,7 +520,18 @@ const SCENARIOS: Scenario[] = [
     kernel: false,
     async setup(c) {
       await startSwitchback(c, 'udp', 'native');
-      c.row.note.push('Switchback UDP underlay with batched native I/O (recvmmsg/sendmmsg, UDP GSO/GRO), AES-256-GCM, TUN MTU 1436, --no-local-failover');
+      c.row.note.push('Switchback UDP underlay with batched native I/O (recvmmsg/sendmmsg, UDP GSO/GRO) and the native fast path, AES-256-GCM, TUN MTU 1436, --no-local-failover');
+    },
+  },
+  {
+    // The same agent with every packet through the JS data plane, so the
+    // gain of the native fast path is a ratio within one run.
+    key: 'sb-aead-js',
+    name: 'Switchback AEAD (UDP, no fast path)',
+    kernel: false,
+    async setup(c) {
+      await startSwitchback(c, 'udp', 'native', ['--no-fast-path']);
+      c.row.note.push('Switchback UDP underlay with batched native I/O, every packet through the JS data plane (--no-fast-path), AES-256-GCM, TUN MTU 1436, --no-local-failover');
     },
   },
   {
@@ -656,11 +667,16 @@ function verdict(rows: Row[]): string {
   if (!ovpn?.tcp1 || !sb?.tcp1 || ovpn.rttMs === undefined || sb.rttMs === undefined) return 'Target not evaluated: OpenVPN or Switchback AEAD has no figures.';
   const tput = sb.tcp1 / ovpn.tcp1;
   const tput4 = sb.tcp4 !== undefined && ovpn.tcp4 ? sb.tcp4 / ovpn.tcp4 : undefined;
+  const js = rows.find((r) => r.key === 'sb-aead-js');
+  const fast = js?.tcp1
+    ? [`Native fast path vs the JS data plane alone (same agent): TCP x1 ${ratio(sb.tcp1, js.tcp1)}, TCP x4 ${ratio(sb.tcp4, js.tcp4)}, UDP pps ${ratio(sb.udpPps, js.udpPps)}, RTT ${ratio(sb.rttMs, js.rttMs)}`]
+    : [];
   const dg = rows.find((r) => r.key === 'sb-aead-dgram');
   const io = dg?.tcp1
     ? [`Batched native UDP I/O vs dgram (same agent): TCP x1 ${ratio(sb.tcp1, dg.tcp1)}, TCP x4 ${ratio(sb.tcp4, dg.tcp4)}, UDP pps ${ratio(sb.udpPps, dg.udpPps)}, RTT ${ratio(sb.rttMs, dg.rttMs)}`]
     : [];
   return [
+    ...fast,
     ...io,
     `Target: Switchback AEAD TCP >= 2x OpenVPN: 1 stream ${tput.toFixed(2)}x (${tput >= 2 ? 'met' : 'NOT met'})` +
       (tput4 === undefined ? '' : `, 4 streams ${tput4.toFixed(2)}x (${tput4 >= 2 ? 'met' : 'NOT met'})`),

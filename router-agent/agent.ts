@@ -9,8 +9,11 @@ import { Action, type FlowTable } from '../common/model.js';
 import { type Cidr, parsePrefix, prefixContains } from '../common/prefix.js';
 import type { AeadBackend } from './dataplane/aead.js';
 import { DataPlane, type PeerView, type Verdict } from './dataplane/index.js';
-import { loadNativeAead } from './io/native-aead.js';
+import { NativeAead, loadNativeAead } from './io/native-aead.js';
 import type { AccessPort } from './io/access-port.js';
+import { FastPath, fastPathUnavailable } from './io/fast-path.js';
+import { NativeUdpUnderlay } from './io/native-udp-underlay.js';
+import { TunPort } from './io/tun-port.js';
 import type { Endpoint, Underlay } from './io/underlay.js';
 
 const log = createLogger('agent');
@@ -38,6 +41,13 @@ export interface AgentOptions {
   hopLimit?: number;
   /** Seals and opens tunnel datagrams; default the native AEAD when its addon is built, else node:crypto. */
   aead?: AeadBackend;
+  /**
+   * Hand the common case (seal to one peer, open and deliver) to the native
+   * fast path, in C inside the ports' read callbacks. Taken only where it
+   * can be: native UDP socket, TUN devices, native AEAD; otherwise (and by
+   * default) JS sees every packet.
+   */
+  fastPath?: boolean;
 }
 
 export type AgentEvent =
@@ -52,6 +62,7 @@ export class Agent {
   private readonly tun?: AccessPort;
   private readonly vrfTuns: ReadonlyMap<number, AccessPort>;
   private readonly opts: AgentOptions;
+  private fastPath: FastPath | undefined;
   private probes: ProbeSink | undefined;
   private readonly listeners = new Set<(e: AgentEvent) => void>();
   /** Routes are installed one change at a time, newest wins. */
@@ -126,7 +137,15 @@ export class Agent {
     return this.dp?.snapshot();
   }
 
+  /** Whether the native fast path is taking packets. */
+  get fastPathActive(): boolean {
+    return this.fastPath !== undefined;
+  }
+
   async close(): Promise<void> {
+    this.dp?.detachFastPath();
+    this.fastPath?.close();
+    this.fastPath = undefined;
     await this.underlay.close();
     // Closing a TUN removes its routes and the device.
     await this.tun?.close();
@@ -141,7 +160,8 @@ export class Agent {
     if (this.vrfTuns.has(accessVrf)) {
       throw invalid('accessVrf', `VRF ${accessVrf} has a port of its own (--vrf-tun); name the main TUN's VRF with --vrf`);
     }
-    return new DataPlane({
+    const aead = this.aeadBackend();
+    const dp = new DataPlane({
       accessVrf,
       extraAccessVrfs: [...this.vrfTuns.keys()],
       // Wall-clock microseconds << 12: a restarted agent never reuses a nonce
@@ -149,8 +169,37 @@ export class Agent {
       initialCounter: BigInt(Math.floor(this.clock.wallMs() * 1000)) << 12n,
       underlay: this.underlay.kind === 'gre' ? 'gre' : 'udp',
       hopLimit: this.opts.hopLimit,
-      aead: this.aeadBackend(),
+      aead,
     });
+    if (this.opts.fastPath) this.startFastPath(dp, aead);
+    return dp;
+  }
+
+  /** Hooks the native fast path in when every part it needs is native; logs why not otherwise. */
+  private startFastPath(dp: DataPlane, aead: AeadBackend | undefined): void {
+    // A data plane whose first table was refused leaves one behind.
+    this.fastPath?.close();
+    this.fastPath = undefined;
+    const u = this.underlay;
+    const ports = [this.tun, ...this.vrfTuns.values()];
+    const why =
+      fastPathUnavailable() ??
+      (!(u instanceof NativeUdpUnderlay) ? 'the UDP underlay is not the native one (--udp-io native)' : null) ??
+      (!ports.every((p) => p instanceof TunPort) ? 'an access port is not a TUN device' : null) ??
+      (!(aead instanceof NativeAead) ? 'the tunnel AEAD is not the native one' : null);
+    if (why !== null) {
+      log.info('fast path off', { why });
+      return;
+    }
+    try {
+      // Slots in accessVrfs order: the main TUN, then the VRF ports.
+      const fp = FastPath.open(u as NativeUdpUnderlay, ports as TunPort[], dp.nonce);
+      dp.attachFastPath(fp, u.local.host.includes(':') ? 6 : 4);
+      this.fastPath = fp;
+      log.info('fast path on');
+    } catch (err) {
+      log.warn('fast path off', { why: (err as Error).message });
+    }
   }
 
   private aeadBackend(): AeadBackend | undefined {

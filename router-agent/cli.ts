@@ -48,6 +48,8 @@ health:
   --hold MS               a recovered peer must stay up this long before it carries traffic (default 5000)
   --no-local-failover     do not switch to backups locally; wait for the controller
   --no-tun-offload        no TCP segmentation offload on the TUN devices (one packet per read and write)
+  --no-fast-path          every packet through the JS data plane: no native fast path (in C) for
+                          the common case (seal to one peer, open and deliver)
 
 underlay:
   --underlay udp|gre      default udp (AEAD-sealed, crosses NAT)
@@ -87,6 +89,7 @@ export const agentOptions = {
   hold: { type: 'string', default: '5000' },
   'no-local-failover': { type: 'boolean', default: false },
   'no-tun-offload': { type: 'boolean', default: false },
+  'no-fast-path': { type: 'boolean', default: false },
   underlay: { type: 'string', default: 'udp' },
   listen: { type: 'string', default: '0.0.0.0:4789' },
   'udp-io': { type: 'string' },
@@ -244,7 +247,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const clock = new SystemClock();
-  const agent = new Agent({ gatewayId, clock, underlay, tun, accessVrf: vrf, vrfTuns });
+  const agent = new Agent({ gatewayId, clock, underlay, tun, accessVrf: vrf, vrfTuns, fastPath: !values['no-fast-path'] });
   let client: ControlClient | undefined;
   let store: LmdbTableStore | undefined;
   if (control) {

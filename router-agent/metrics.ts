@@ -42,6 +42,19 @@ export function agentRegistry(src: AgentMetricsSource, gatewayId: string): Regis
       if (s) for (const [reason, v] of Object.entries(s.drops)) setCounter(this, { reason }, v);
     },
   });
+  new Counter({
+    name: 'switchback_agent_fast_path_total',
+    help: 'The native fast path: packets it sealed (egress) and delivered (ingress) without JS, packets it left to the JS data plane (access_punts, underlay_punts), and sealed or opened packets a socket or TUN refused',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const f = snap()?.fastPath;
+      if (!f) return;
+      const kinds = { egress: f.egress, ingress: f.ingress, access_punts: f.accessPunts, underlay_punts: f.underlayPunts, udp_drops: f.udpDrops, tun_errors: f.tunErrors };
+      for (const [kind, v] of Object.entries(kinds)) setCounter(this, { kind }, v);
+    },
+  });
   const peerCounter = (name: string, help: string, pick: (p: CountersSnapshot['peers'][number]) => number) =>
     new Counter({
       name,

@@ -87,4 +87,13 @@ export interface CountersSnapshot {
   probesSent: number;
   rules: RuleCountersSnapshot[];
   peers: PeerCountersSnapshot[];
+  /** What the native fast path took and left, while one is attached (its packets are in the counters above too). */
+  fastPath?: {
+    egress: number;
+    ingress: number;
+    accessPunts: number;
+    underlayPunts: number;
+    udpDrops: number;
+    tunErrors: number;
+  };
 }

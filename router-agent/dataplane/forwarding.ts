@@ -22,6 +22,7 @@ import {
   type DropReason,
   type RuleCounters,
 } from './counters.js';
+import { type FastPathProgram, type FastPathSink, type FastPathTotals, buildFastPathProgram, emptyFastPathTotals, foldFastPathCounters } from './fast-path-program.js';
 import { flowHash, fmix32 } from './flow-hash.js';
 import { fragmentIpv4 } from './fragment.js';
 import { GRE_HEADER_LENGTH, GRE_PROTO_IPV4, GRE_PROTO_IPV6, GreHeader, decodeGre, writeGreHeader } from './gre.js';
@@ -120,9 +121,15 @@ export class DataPlane {
   private current: CompiledTable | null = null;
   private runtimes: ReadonlyMap<string, PeerRuntime> = new Map();
   private ruleCounters: ReadonlyMap<string, RuleCounters> = new Map();
-  private counterHi: number;
-  private counterLo: number;
-  private counterExhausted = false;
+  /**
+   * The 64-bit send counter (the AEAD nonce) as [hi, lo, exhausted]: in a
+   * typed array so the native fast path seals from the same counter and no
+   * nonce is ever used twice.
+   */
+  readonly nonce = new Uint32Array(3);
+  /** What the native fast path did, once folded in (snapshot() folds). */
+  readonly fastPathTotals: FastPathTotals = emptyFastPathTotals();
+  private fast: { sink: FastPathSink; socketFamily: 4 | 6; program: FastPathProgram | null } | null = null;
   private readonly floorHi: number;
   private readonly floorLo: number;
   private readonly hashSeed: number;
@@ -149,7 +156,7 @@ export class DataPlane {
     });
     this.extraVrfs = new Set(extra.filter((v) => v !== opts.accessVrf));
     this.accessVrfs = Object.freeze([opts.accessVrf, ...this.extraVrfs]);
-    [this.counterHi, this.counterLo] = split64(opts.initialCounter, 'initialCounter');
+    [this.nonce[0], this.nonce[1]] = split64(opts.initialCounter, 'initialCounter');
     [this.floorHi, this.floorLo] = split64(opts.replayFloor ?? 0n, 'replayFloor');
     const mode = opts.underlay ?? 'udp';
     if (mode !== 'udp' && mode !== 'gre') throw invalid('underlay', `must be 'udp' or 'gre', got ${String(mode)}`);
@@ -186,6 +193,33 @@ export class DataPlane {
     this.runtimes = compiled.runtimes;
     this.ruleCounters = compiled.ruleCounters;
     this.current = compiled; // the one reference the packet path reads
+    this.reprogram();
+  }
+
+  /**
+   * Hands the common case to a native fast path (UDP mode only): from now on
+   * every table and peer change reprograms it, and it shares this data
+   * plane's send counter, replay windows and counters.
+   */
+  attachFastPath(sink: FastPathSink, socketFamily: 4 | 6): void {
+    if (this.mode !== 'udp') throw invalid('fastPath', 'the fast path seals UDP tunnels; GRE mode has none');
+    if (socketFamily !== 4 && socketFamily !== 6) throw invalid('socketFamily', `must be 4 or 6, got ${String(socketFamily)}`);
+    this.detachFastPath();
+    this.fast = { sink, socketFamily, program: null };
+    this.reprogram();
+  }
+
+  /** Takes everything back to JS: the fast path gets an empty program. */
+  detachFastPath(): void {
+    const f = this.fast;
+    if (f === null) return;
+    this.foldFastPath();
+    this.fast = null;
+    f.sink.install(null);
+  }
+
+  get fastPathAttached(): boolean {
+    return this.fast !== null;
   }
 
   get tableVersion(): number | null {
@@ -216,7 +250,10 @@ export class DataPlane {
   setPeerState(gatewayId: string, up: boolean): boolean {
     const rt = this.runtimes.get(gatewayId);
     if (rt === undefined) return false;
-    rt.up = up === true;
+    if (rt.up !== (up === true)) {
+      rt.up = up === true;
+      this.reprogram();
+    }
     return true;
   }
 
@@ -231,7 +268,10 @@ export class DataPlane {
     }
     const rt = this.runtimes.get(gatewayId);
     if (rt === undefined) return false;
-    rt.pathMtu = mtu;
+    if (rt.pathMtu !== mtu) {
+      rt.pathMtu = mtu;
+      this.reprogram();
+    }
     return true;
   }
 
@@ -337,6 +377,7 @@ export class DataPlane {
   }
 
   snapshot(): CountersSnapshot {
+    this.foldFastPath();
     const c = this.counters;
     const drops = {} as Record<DropReason, number>;
     DROP_REASONS.forEach((r, i) => (drops[r] = c.drops[i]));
@@ -370,10 +411,30 @@ export class DataPlane {
         rxPackets: p.runtime.counters.rxPackets,
         rxBytes: p.runtime.counters.rxBytes,
       })),
+      ...(this.fast !== null ? { fastPath: { ...this.fastPathTotals } } : {}),
     };
   }
 
   // -------------------------------------------------------------------------
+
+  /** Folds the fast path's counters in, then gives it a program for the table and peer states now. */
+  private reprogram(): void {
+    const f = this.fast;
+    if (f === null) return;
+    this.foldFastPath();
+    const t = this.current;
+    const program =
+      t === null
+        ? null
+        : buildFastPathProgram(t, { accessVrfs: this.accessVrfs, hopLimit: this.hopLimit, floorHi: this.floorHi, floorLo: this.floorLo, socketFamily: f.socketFamily });
+    f.sink.install(program);
+    f.program = program;
+  }
+
+  private foldFastPath(): void {
+    const p = this.fast?.program;
+    if (p) foldFastPathCounters(p, this.counters, this.fastPathTotals);
+  }
 
   private route(t: CompiledTable, vrf: number, pkt: Uint8Array, p: IpPacket, origin: number, hopIn: number, now: number): Verdict {
     const rule: CompiledRule | undefined =
@@ -484,15 +545,16 @@ export class DataPlane {
   }
 
   private seal(t: CompiledTable, peer: CompiledPeer, type: PacketType, hop: number, vrf: number, payload: Uint8Array): Uint8Array {
-    if (this.counterExhausted) {
+    const n = this.nonce;
+    if (n[2] !== 0) {
       throw new SwitchbackError('RESOURCE_EXHAUSTED', 'the 64-bit tunnel counter is used up: a nonce would repeat');
     }
     const out = allocDatagram(payload.length);
-    writeTunnelHeader(out, type, hop, peer.keys.keyId8, vrf, t.nodeId, this.counterHi, this.counterLo);
-    this.counterLo = (this.counterLo + 1) >>> 0;
-    if (this.counterLo === 0) {
-      this.counterHi = (this.counterHi + 1) >>> 0;
-      if (this.counterHi === 0) this.counterExhausted = true;
+    writeTunnelHeader(out, type, hop, peer.keys.keyId8, vrf, t.nodeId, n[0], n[1]);
+    n[1] = (n[1] + 1) >>> 0;
+    if (n[1] === 0) {
+      n[0] = (n[0] + 1) >>> 0;
+      if (n[0] === 0) n[2] = 1;
     }
     this.aead.seal(peer.keys.key, out, payload);
     const pc = peer.runtime.counters;

@@ -20,11 +20,19 @@ export const REPLAY_WINDOW = REPLAY_BITMAP_BITS - BLOCK_BITS;
 
 const TWO_32 = 4294967296;
 
+/** Words of ReplayWindow.state: the bitmap blocks, then topHi, topLo, seen. */
+export const REPLAY_STATE_WORDS = BLOCKS + 3;
+const TOP_HI = BLOCKS;
+const TOP_LO = BLOCKS + 1;
+const SEEN = BLOCKS + 2;
+
 export class ReplayWindow {
-  private readonly bitmap = new Uint32Array(BLOCKS);
-  private topHi = 0;
-  private topLo = 0;
-  private seen = false;
+  /**
+   * The whole window in one typed array, so the native fast path
+   * (io/tun/fastpath.c) can check and move the same window: bitmap blocks,
+   * then the highest counter seen (hi, lo), then 1 once anything was seen.
+   */
+  readonly state = new Uint32Array(REPLAY_STATE_WORDS);
 
   /** Counters below (floorHi, floorLo) are always refused (e.g. from before this process could have been talked to). */
   constructor(
@@ -35,25 +43,27 @@ export class ReplayWindow {
   /** True, and the counter is recorded, when it was not seen before and is not too old. */
   accept(hi: number, lo: number): boolean {
     if ((hi - this.floorHi) * TWO_32 + (lo - this.floorLo) < 0) return false;
-    if (!this.seen) {
-      this.seen = true;
-      this.bitmap.fill(0);
-      this.topHi = hi;
-      this.topLo = lo;
+    const w = this.state;
+    if (w[SEEN] === 0) {
+      w.fill(0, 0, BLOCKS);
+      w[SEEN] = 1;
+      w[TOP_HI] = hi;
+      w[TOP_LO] = lo;
       return this.testAndSet(lo);
     }
-    const diff = (hi - this.topHi) * TWO_32 + (lo - this.topLo);
+    const topLo = w[TOP_LO];
+    const diff = (hi - w[TOP_HI]) * TWO_32 + (lo - topLo);
     if (diff > 0) {
       if (diff >= REPLAY_BITMAP_BITS + BLOCK_BITS) {
-        this.bitmap.fill(0);
+        w.fill(0, 0, BLOCKS);
       } else {
-        const topBlock = this.topLo >>> 5;
+        const topBlock = topLo >>> 5;
         // Block numbers are counter >> 5; the distance is small here, so 27 bits of it are enough.
         const steps = Math.min(((lo >>> 5) - topBlock) & 0x7ffffff, BLOCKS);
-        for (let i = 1; i <= steps; i++) this.bitmap[(topBlock + i) & (BLOCKS - 1)] = 0;
+        for (let i = 1; i <= steps; i++) w[(topBlock + i) & (BLOCKS - 1)] = 0;
       }
-      this.topHi = hi;
-      this.topLo = lo;
+      w[TOP_HI] = hi;
+      w[TOP_LO] = lo;
       return this.testAndSet(lo);
     }
     if (-diff > REPLAY_WINDOW) return false;
@@ -61,10 +71,11 @@ export class ReplayWindow {
   }
 
   private testAndSet(lo: number): boolean {
+    const w = this.state;
     const block = (lo >>> 5) & (BLOCKS - 1);
     const bit = 1 << (lo & 31);
-    if ((this.bitmap[block] & bit) !== 0) return false;
-    this.bitmap[block] |= bit;
+    if ((w[block] & bit) !== 0) return false;
+    w[block] |= bit;
     return true;
   }
 }

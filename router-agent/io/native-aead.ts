@@ -16,7 +16,7 @@ import { TUNNEL_HEADER_LENGTH } from '../dataplane/tunnel-header.js';
 
 const log = createLogger('aead');
 
-const ADDON = fileURLToPath(new URL('./tun/build/Release/aead.node', import.meta.url));
+const ADDON = fileURLToPath(new URL('./tun/build/Release/io.node', import.meta.url));
 
 interface NativeCipher {
   seal(datagram: Uint8Array, plaintext: Uint8Array): boolean;

@@ -30,6 +30,8 @@ import {
   type UnderlayCounters,
 } from './underlay.js';
 
+import { NATIVE_HANDLE } from './native-handle.js';
+
 const log = createLogger('udp-underlay');
 
 /** Bytes held by the send queue at most, whatever the datagram sizes. */
@@ -86,7 +88,7 @@ export interface NativeUdpUnderlayOptions extends UdpUnderlayOptions {
   segmentationOffload?: boolean;
 }
 
-const ADDON_PATH = './tun/build/Release/udp.node';
+const ADDON_PATH = './tun/build/Release/io.node';
 let addon: UdpAddon | undefined;
 let addonError: string | undefined;
 
@@ -119,6 +121,11 @@ export class NativeUdpUnderlay implements Underlay {
   // Received-from endpoints by packed address: a tunnel hears from few peers,
   // and the handler gets the same frozen object for each.
   private readonly endpoints = new Map<number | string, Endpoint>();
+
+  /** The addon's socket, for the native fast path. */
+  [NATIVE_HANDLE](): object {
+    return this.dev;
+  }
 
   private constructor(
     private readonly dev: NativeUdp,

@@ -18,6 +18,7 @@ import { createLogger } from '../../common/log.js';
 import { maxLength, parseIp, parsePrefix } from '../../common/prefix.js';
 import { ip } from './ip-command.js';
 import { systemError } from './sys-error.js';
+import { NATIVE_HANDLE } from './native-handle.js';
 import { handlerThrew } from './underlay.js';
 
 const log = createLogger('tun');
@@ -55,7 +56,7 @@ export function offloadCodec(): OffloadCodec {
   return { splitRead: (r) => a.splitRead(r), coalesceWrites: (p) => a.coalesceWrites(p) };
 }
 
-const ADDON_PATH = './tun/build/Release/tun.node';
+const ADDON_PATH = './tun/build/Release/io.node';
 let addon: TunAddon | undefined;
 
 // Loaded on first use: importing this module works where the addon was never
@@ -207,6 +208,11 @@ export class TunPort {
   private readonly installed = new Set<string>();
   // Route changes and close() run one at a time, in call order.
   private queue: Promise<unknown> = Promise.resolve();
+
+  /** The addon's device, for the native fast path. */
+  [NATIVE_HANDLE](): object {
+    return this.dev;
+  }
 
   private constructor(dev: NativeTun, mtu: number, routeTable: number | undefined) {
     this.dev = dev;

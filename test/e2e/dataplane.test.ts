@@ -125,6 +125,16 @@ e2e('UDP tunnels with AEAD: ping and a TCP transfer between the hosts', async ()
     assert.ok((await offload('gw-b', 'txSuperPackets')) > 0, 'gw-b wrote coalesced super-packets');
     assert.is(await offload('gw-b', 'txFallbacks'), 0, 'the kernel took every one');
     assert.is(await offload('gw-a', 'rxMalformed'), 0);
+    // The common case went through the native fast path, in both directions,
+    // and the SYNs (MSS clamping) through the JS data plane.
+    const fast = async (gw: string, kind: string) =>
+      parsePromText(await metricsOf(gw)).get('switchback_agent_fast_path_total')!.samples.find((x) => x.labels.kind === kind)?.value ?? -1;
+    assert.ok((await fast('gw-a', 'egress')) > 1000, `gw-a sealed in the fast path: ${await fast('gw-a', 'egress')}`);
+    assert.ok((await fast('gw-b', 'ingress')) > 1000, `gw-b delivered from the fast path: ${await fast('gw-b', 'ingress')}`);
+    assert.ok((await fast('gw-a', 'ingress')) > 0, 'and the replies');
+    assert.ok((await fast('gw-a', 'access_punts')) > 0, 'a SYN was left to JS');
+    assert.ok(sum('switchback_agent_mss_clamped_total') > 0, 'which clamped its MSS');
+    for (const gw of ['gw-a', 'gw-b']) assert.is(await fast(gw, 'udp_drops') + (await fast(gw, 'tun_errors')), 0);
   } finally {
     await stopAgents(agents);
   }
@@ -145,6 +155,7 @@ e2e('UDP tunnels over node:dgram and without TUN offload (the fallbacks): ping a
     const fams = parsePromText(await metricsOf('gw-a'));
     const work = fams.get('switchback_agent_tun_offload_total')!.samples.filter((x) => x.labels.kind !== 'txWrites');
     assert.ok(work.length > 0 && work.every((x) => x.value === 0), 'no offload work without offload');
+    assert.is(fams.get('switchback_agent_fast_path_total')?.samples.length ?? 0, 0, 'no fast path without the native UDP socket');
   } finally {
     await stopAgents(agents);
   }

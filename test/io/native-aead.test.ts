@@ -14,7 +14,7 @@ import { gateway, sent, tableA, tableB } from '../dataplane/fixture.js';
 const aead = suite('native AEAD');
 
 const native = loadNativeAead();
-if (native === null) throw new Error("the native AEAD did not load: build it with 'npm run install' (router-agent/io/tun/build/Release/aead.node)");
+if (native === null) throw new Error("the native AEAD did not load: build it with 'npm run install' (router-agent/io/tun/build/Release/io.node)");
 
 function header(d: Uint8Array, counterLo: number): void {
   writeTunnelHeader(d, PacketType.DATA, 16, 3, 0x0a0b0c, 7, 0x01020304, counterLo);

@@ -14,8 +14,9 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
-#if __has_include(<openssl/evp.h>)
-#include <openssl/evp.h>
+#include "aead.h"
+
+#if SWITCHBACK_HAVE_OPENSSL
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +32,40 @@ typedef struct {
   EVP_CIPHER_CTX *seal;
   EVP_CIPHER_CTX *open;
 } aead_t;
+
+bool aead_seal_datagram(EVP_CIPHER_CTX *c, uint8_t *dg, const uint8_t *pt, size_t pn) {
+  int n = 0;
+  bool ok = EVP_EncryptInit_ex(c, NULL, NULL, NULL, dg + NONCE_AT) == 1 && EVP_EncryptUpdate(c, NULL, &n, dg, HEADER) == 1;
+  // A NULL output would make the bytes associated data: skip an empty payload.
+  if (ok && pn > 0) ok = EVP_EncryptUpdate(c, dg + HEADER, &n, pt, (int)pn) == 1 && (size_t)n == pn;
+  ok = ok && EVP_EncryptFinal_ex(c, dg + HEADER + pn, &n) == 1 && n == 0;
+  return ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG, dg + HEADER + pn) == 1;
+}
+
+bool aead_open_datagram(EVP_CIPHER_CTX *c, const uint8_t *dg, size_t dn, uint8_t *out) {
+  size_t on = dn - HEADER - TAG;
+  int n = 0;
+  bool ok = EVP_DecryptInit_ex(c, NULL, NULL, NULL, dg + NONCE_AT) == 1 && EVP_DecryptUpdate(c, NULL, &n, dg, HEADER) == 1;
+  if (ok && on > 0) ok = EVP_DecryptUpdate(c, out, &n, dg + HEADER, (int)on) == 1 && (size_t)n == on;
+  // The expected tag is copied out: OpenSSL takes it through a non-const pointer.
+  uint8_t tag[TAG];
+  memcpy(tag, dg + dn - TAG, TAG);
+  ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG, tag) == 1;
+  uint8_t none[1];
+  ok = ok && EVP_DecryptFinal_ex(c, on > 0 ? out + on : none, &n) == 1 && n == 0; // verifies the tag
+  if (!ok && on > 0) memset(out, 0, on);                 // never hand out unauthenticated bytes
+  return ok;
+}
+
+EVP_CIPHER_CTX *aead_context(const uint8_t key[AEAD_KEY], bool seal) {
+  EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+  // The default GCM IV length is 12 bytes: our nonce.
+  if (c && (seal ? EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, NULL) : EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, NULL)) != 1) {
+    EVP_CIPHER_CTX_free(c);
+    return NULL;
+  }
+  return c;
+}
 
 static void aead_free(aead_t *a) {
   EVP_CIPHER_CTX_free(a->seal); // cleanses the key schedule
@@ -87,11 +122,9 @@ static napi_value aead_new(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  a->seal = EVP_CIPHER_CTX_new();
-  a->open = EVP_CIPHER_CTX_new();
-  // The default GCM IV length is 12 bytes: our nonce.
-  if (!a->seal || !a->open || EVP_EncryptInit_ex(a->seal, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
-      EVP_DecryptInit_ex(a->open, EVP_aes_256_gcm(), NULL, key, NULL) != 1) {
+  a->seal = aead_context(key, true);
+  a->open = aead_context(key, false);
+  if (!a->seal || !a->open) {
     aead_free(a);
     napi_throw_error(env, "EINTERNAL", "OpenSSL AES-256-GCM initialisation failed");
     return NULL;
@@ -117,13 +150,7 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   if (argc < 2 || !bytes_of(env, argv[0], &dg, &dn) || !bytes_of(env, argv[1], &pt, &pn)) return boolean(env, false);
   if (pn > INT_MAX - HEADER - TAG || dn != HEADER + pn + TAG) return boolean(env, false);
   if (pn > 0 && pt < dg + dn && dg < pt + pn) return boolean(env, false);
-  EVP_CIPHER_CTX *c = a->seal;
-  int n = 0;
-  bool ok = EVP_EncryptInit_ex(c, NULL, NULL, NULL, dg + NONCE_AT) == 1 && EVP_EncryptUpdate(c, NULL, &n, dg, HEADER) == 1;
-  // A NULL output would make the bytes associated data: skip an empty payload.
-  if (ok && pn > 0) ok = EVP_EncryptUpdate(c, dg + HEADER, &n, pt, (int)pn) == 1 && (size_t)n == pn;
-  ok = ok && EVP_EncryptFinal_ex(c, dg + HEADER + pn, &n) == 1 && n == 0;
-  ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG, dg + HEADER + pn) == 1;
+  bool ok = aead_seal_datagram(a->seal, dg, pt, pn);
   return boolean(env, ok);
 }
 
@@ -140,21 +167,11 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   if (argc < 2 || !bytes_of(env, argv[0], &dg, &dn) || !bytes_of(env, argv[1], &out, &on)) return boolean(env, false);
   if (dn < HEADER + TAG || dn - HEADER - TAG > INT_MAX || on != dn - HEADER - TAG) return boolean(env, false);
   if (on > 0 && out < dg + dn && dg < out + on) return boolean(env, false);
-  EVP_CIPHER_CTX *c = a->open;
-  int n = 0;
-  bool ok = EVP_DecryptInit_ex(c, NULL, NULL, NULL, dg + NONCE_AT) == 1 && EVP_DecryptUpdate(c, NULL, &n, dg, HEADER) == 1;
-  if (ok && on > 0) ok = EVP_DecryptUpdate(c, out, &n, dg + HEADER, (int)on) == 1 && (size_t)n == on;
-  // The expected tag is copied out: OpenSSL takes it through a non-const pointer.
-  uint8_t tag[TAG];
-  memcpy(tag, dg + dn - TAG, TAG);
-  ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG, tag) == 1;
-  uint8_t none[1];
-  ok = ok && EVP_DecryptFinal_ex(c, on > 0 ? out + on : none, &n) == 1 && n == 0; // verifies the tag
-  if (!ok && on > 0) memset(out, 0, on);                 // never hand out unauthenticated bytes
+  bool ok = aead_open_datagram(a->open, dg, dn, out);
   return boolean(env, ok);
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+napi_value aead_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"seal", NULL, aead_seal, NULL, NULL, NULL, napi_default, NULL},
       {"open", NULL, aead_open, NULL, NULL, NULL, napi_default, NULL},
@@ -169,10 +186,9 @@ static napi_value init(napi_env env, napi_value exports) {
 }
 #else
 // No OpenSSL headers at build time: an empty module; the agent uses node:crypto.
-static napi_value init(napi_env env, napi_value exports) {
+napi_value aead_init(napi_env env, napi_value exports) {
   (void)env;
   return exports;
 }
 #endif
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,18 +1,9 @@
 {
   "targets": [
     {
-      "target_name": "tun",
-      "sources": ["tun.c", "offload.c"],
-      "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
-    },
-    {
-      "target_name": "aead",
-      "sources": ["aead.c"],
-      "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
-    },
-    {
-      "target_name": "udp",
-      "sources": ["udp.c"],
+      "target_name": "io",
+      "sources": ["addon.c", "tun.c", "offload.c", "udp.c", "aead.c", "fastpath.c"],
+      "defines": ["_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
     }
   ]

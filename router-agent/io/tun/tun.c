@@ -33,34 +33,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define READ_SIZE (65536 + VNET_HDR_LEN) // an IP packet is at most 65535 bytes; never truncate
-#define BATCH_MAX 64                      // reads per wake-up, and about the packets per JS call: keeps the loop fair
-#define OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
 
-// Counters of the offload paths, returned by offloadStats() in this order.
-enum {
-  ST_RX_SUPER,     // reads that held a TSO super-packet
-  ST_RX_SEGMENTS,  // packets cut from them
-  ST_RX_CSUM,      // packets whose partial checksum was finished here
-  ST_RX_BAD,       // reads dropped: a virtio header that does not fit the packet
-  ST_TX_SUPER,     // writes that carried several packets
-  ST_TX_COALESCED, // packets inside those writes
-  ST_TX_FALLBACK,  // super-packets the kernel refused, then written one by one
-  ST_COUNT
-};
+#include "tun.h"
+#include "fastpath.h"
 
-typedef struct {
-  napi_env env;
-  int fd;
-  char name[IFNAMSIZ];
-  uv_poll_t *poll;          // non-NULL while reading
-  js_callback_t cb;         // set while reading
-  uint8_t *buf;
-  bool vnet;                // every read and write starts with a virtio_net_hdr
-  bool offload;             // ... and the kernel agreed to TSO (TUNSETOFFLOAD)
-  double stats[ST_COUNT];
-  coalesced_t *out;         // writeBatch's scratch: COALESCE_BATCH_MAX entries, off the stack
-} tun_t;
+const napi_type_tag TUN_TAG = {0x7a3c9e1f2b4d6a85ULL, 0x5e8d1c3f7a9b2e46ULL};
 
 
 // Reads an interface name argument; false (with an exception pending) when it is unusable.
@@ -118,6 +95,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   napi_remove_env_cleanup_hook(env, env_cleanup, t);
   free(t->buf);
   free(t->out);
+  free(t->seg);
   free(t);
 }
 
@@ -138,13 +116,59 @@ static uint8_t *alloc_packet(void *ctx, size_t len) {
   return (uint8_t *)data;
 }
 
-static void read_offloaded(tun_t *t, size_t len, batch_t *batch) {
+// The packets of one wake-up on their way out: each goes to the fast path
+// if it takes it, or else into a Buffer for the JS callback. The JS objects
+// are made at the first packet for JS: a wake-up the fast path handles
+// whole never enters the JS engine.
+typedef struct {
+  tun_t *t;
+  napi_handle_scope scope;
+  napi_value packets;
+  uint32_t n;
+  span_t segs[BATCH_MAX];   // cut from the read in hand, not yet passed on
+  uint32_t nsegs;
+} pass_t;
+
+static void pass_packet(pass_t *p, const uint8_t *data, size_t len) {
+  tun_t *t = p->t;
+  if (t->fp && fastpath_from_access(t->fp, t->fp_slot, data, len)) return;
+  napi_env env = t->env;
+  if (!p->scope) {
+    napi_open_handle_scope(env, &p->scope);
+    napi_create_array(env, &p->packets);
+  }
+  napi_value b;
+  if (napi_create_buffer_copy(env, len, data, NULL, &b) != napi_ok) return;
+  napi_set_element(env, p->packets, p->n++, b);
+}
+
+static void pass_segments(pass_t *p) {
+  for (uint32_t i = 0; i < p->nsegs; i++) pass_packet(p, p->segs[i].data, p->segs[i].len);
+  p->nsegs = 0;
+  p->t->seg_used = 0;
+}
+
+// offload_read's output goes to the scratch area; when that (or the list)
+// is full, the packets cut so far are passed on first: they are complete.
+static uint8_t *alloc_seg(void *ctx, size_t len) {
+  pass_t *p = (pass_t *)ctx;
+  tun_t *t = p->t;
+  if (len > SEG_SCRATCH) return NULL;
+  if (p->nsegs == BATCH_MAX || t->seg_used + len > SEG_SCRATCH) pass_segments(p);
+  uint8_t *at = t->seg + t->seg_used;
+  t->seg_used += len;
+  p->segs[p->nsegs++] = (span_t){at, len};
+  return at;
+}
+
+static void read_offloaded(tun_t *t, size_t len, pass_t *p) {
   vnet_hdr_t h;
   vnet_decode(t->buf, &h);
   uint32_t count = 0;
-  offload_result_t r = offload_read(t->buf, len, alloc_packet, batch, &count);
+  offload_result_t r = offload_read(t->buf, len, alloc_seg, p, &count);
+  // Packets already cut are passed on; on failure the rest of the read is lost.
+  pass_segments(p);
   if (r != OFFLOAD_OK) {
-    // Packets already cut stay in the batch; the rest of the read is lost.
     t->stats[ST_RX_BAD]++;
     return;
   }
@@ -160,28 +184,18 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   tun_t *t = (tun_t *)h->data;
   napi_env env = t->env;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  batch_t batch = {env, NULL, 0};
-  napi_create_array(env, &batch.packets);
+  pass_t pass = {.t = t};
   uint32_t reads = 0;
   int err = 0;
   if (status < 0) {
     err = -status;
   } else {
-    while (reads < BATCH_MAX && batch.n < BATCH_MAX) {
+    while (reads < BATCH_MAX && pass.n < BATCH_MAX) {
       ssize_t r = read(t->fd, t->buf, READ_SIZE);
       if (r > 0) {
         reads++;
-        if (t->vnet) {
-          read_offloaded(t, (size_t)r, &batch);
-          continue;
-        }
-        void *data = NULL;
-        napi_value b;
-        if (napi_create_buffer(env, (size_t)r, &data, &b) != napi_ok) break;
-        memcpy(data, t->buf, (size_t)r);
-        napi_set_element(env, batch.packets, batch.n++, b);
+        if (t->vnet) read_offloaded(t, (size_t)r, &pass);
+        else pass_packet(&pass, t->buf, (size_t)r);
         continue;
       }
       if (r < 0 && errno == EINTR) continue;
@@ -189,15 +203,21 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       break;
     }
   }
+  // What the fast path sealed leaves now, ahead of what JS will decide.
+  if (t->fp) fastpath_flush(t->fp);
   // A device that fails to read (e.g. deleted under us) would wake us forever.
   if (err) uv_poll_stop(h);
-  if (batch.n > 0 || err) {
+  if (pass.n > 0 || err) {
+    if (!pass.scope) {
+      napi_open_handle_scope(env, &pass.scope);
+      napi_create_array(env, &pass.packets);
+    }
     // cb(packets: Buffer[], errno: number)
-    napi_value argv[2] = {batch.packets, NULL};
+    napi_value argv[2] = {pass.packets, NULL};
     napi_create_int32(env, err, &argv[1]);
     js_callback_call(&t->cb, 2, argv);
   }
-  napi_close_handle_scope(env, scope);
+  if (pass.scope) napi_close_handle_scope(env, pass.scope);
 }
 
 // new Tun(name: string, offload = false) -- '' lets the kernel choose (tun0,
@@ -236,10 +256,12 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   tun_t *t = calloc(1, sizeof *t);
   uint8_t *buf = malloc(READ_SIZE);
   coalesced_t *out = calloc(COALESCE_BATCH_MAX, sizeof *out);
-  if (!t || !buf || !out) {
+  uint8_t *seg = malloc(SEG_SCRATCH);
+  if (!t || !buf || !out || !seg) {
     free(t);
     free(buf);
     free(out);
+    free(seg);
     close(fd);
     return throw_errno(env, ENOMEM, "Tun", name);
   }
@@ -248,14 +270,16 @@ static napi_value tun_new(napi_env env, napi_callback_info info) {
   t->fd = fd;
   t->buf = buf;
   t->out = out;
+  t->seg = seg;
   t->vnet = want_offload;
   t->offload = offload;
   memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
   t->name[IFNAMSIZ - 1] = 0;
-  if (napi_wrap(env, self, t, finalize, NULL, NULL) != napi_ok) {
+  if (napi_type_tag_object(env, self, &TUN_TAG) != napi_ok || napi_wrap(env, self, t, finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(buf);
     free(out);
+    free(seg);
     free(t);
     throw_status(env, "napi_wrap");
     return NULL;
@@ -396,6 +420,28 @@ static uint32_t write_group(tun_t *t, const span_t *pkts, const uint32_t *next, 
   return calls;
 }
 
+uint32_t tun_write_spans(tun_t *t, const span_t *pkts, uint32_t k, int32_t *results) {
+  uint32_t next[COALESCE_BATCH_MAX];
+  coalesced_t *out = t->out;
+  if (t->fd < 0) {
+    for (uint32_t i = 0; i < k; i++) results[i] = -EBADF;
+    return 0;
+  }
+  uint32_t writes, calls = 0;
+  if (t->vnet && t->offload) {
+    writes = offload_coalesce(pkts, k, next, out);
+  } else {
+    for (uint32_t i = 0; i < k; i++) {
+      next[i] = UINT32_MAX;
+      out[i].head = i;
+      out[i].count = 1;
+    }
+    writes = k;
+  }
+  for (uint32_t w = 0; w < writes; w++) calls += write_group(t, pkts, next, &out[w], results);
+  return calls;
+}
+
 // writeBatch(packets: Uint8Array[], results: Int32Array): number -- writes
 // every packet, coalescing where the device has offloads; results[i] is the
 // byte count of packet i or -errno (EINVAL for an element that is not a
@@ -422,9 +468,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
   results = (int32_t *)rdata;
   span_t pkts[COALESCE_BATCH_MAX];
   uint32_t index[COALESCE_BATCH_MAX]; // position in the caller's array of pkts[k]
-  uint32_t next[COALESCE_BATCH_MAX];
   int32_t res[COALESCE_BATCH_MAX];
-  coalesced_t *out = t->out;
   uint32_t calls = 0;
   for (uint32_t base = 0; base < n;) {
     uint32_t k = 0;
@@ -434,18 +478,7 @@ static napi_value tun_write_batch(napi_env env, napi_callback_info info) {
       else index[k++] = base;
     }
     if (k == 0) continue;
-    uint32_t writes;
-    if (t->vnet && t->offload) {
-      writes = offload_coalesce(pkts, k, next, out);
-    } else {
-      for (uint32_t i = 0; i < k; i++) {
-        next[i] = UINT32_MAX;
-        out[i].head = i;
-        out[i].count = 1;
-      }
-      writes = k;
-    }
-    for (uint32_t w = 0; w < writes; w++) calls += write_group(t, pkts, next, &out[w], res);
+    calls += tun_write_spans(t, pkts, k, res);
     for (uint32_t i = 0; i < k; i++) results[index[i]] = res[i];
   }
   napi_value v;
@@ -632,7 +665,7 @@ static napi_value set_up(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+napi_value tun_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"name", NULL, NULL, tun_get_name, NULL, NULL, napi_enumerable, NULL},
       {"fd", NULL, NULL, tun_get_fd, NULL, NULL, napi_enumerable, NULL},
@@ -655,4 +688,3 @@ static napi_value init(napi_env env, napi_value exports) {
   return exports;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -41,12 +41,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BATCH 64           // datagrams per recvmmsg / sendmmsg call, and per wake-up
-#define RECV_SIZE 65536    // larger than any UDP payload: never truncated
-#define SOURCE_SIZE 24     // family(1) 0(1) port(2, BE) scope id(4, BE) address(16)
-#define HOST_MAX 64        // longest address text accepted: IPv6 + '%' + interface name
-#define GSO_SEGS 64        // datagrams per offloaded message (the kernel's UDP_MAX_SEGMENTS)
-#define GSO_BYTES 64000    // payload per offloaded message: one IP packet's worth
 
 // Indexes into the Float64Array `stats` shared with JS (read without a call).
 enum {
@@ -58,52 +52,10 @@ enum {
   ST_COUNT
 };
 
-typedef union {
-  struct sockaddr sa;
-  struct sockaddr_in v4;
-  struct sockaddr_in6 v6;
-} addr_t;
+#include "udp.h"
+#include "fastpath.h"
 
-typedef struct {
-  uint8_t *data;
-  uint32_t len;
-  socklen_t alen;
-  addr_t addr;
-} entry_t;
-
-typedef struct {
-  napi_env env;
-  int fd;
-  int family;              // AF_INET or AF_INET6
-  uv_poll_t *poll;
-  int events;              // the mask the poll watcher runs with
-  js_callback_t cb;        // set while reading
-  bool want_write;         // EAGAIN: the queue waits for the socket to become writable
-  // receive
-  uint8_t *rbuf;           // BATCH * RECV_SIZE
-  struct mmsghdr rmsg[BATCH];
-  struct iovec riov[BATCH];
-  addr_t raddr[BATCH];
-  // send queue: a ring of copies
-  entry_t *q;
-  uint32_t qcap, qhead, qlen;
-  size_t qbytes, qbytes_max;
-  uint32_t max_payload;
-  bool gso;                // segmentation offload: on until the kernel refuses it
-  uint32_t gso_max;        // the largest datagram sent in offloaded runs
-  bool gro;                // the kernel hands over coalesced runs (UDP_GRO)
-  char rcmsg[BATCH][CMSG_SPACE(sizeof(int))];
-  struct mmsghdr smsg[BATCH];
-  uint32_t ssegs[BATCH];   // datagrams in each message
-  struct iovec siov[BATCH * GSO_SEGS];
-  char scmsg[BATCH][CMSG_SPACE(sizeof(uint16_t))];
-  // the last destination parsed: a tunnel sends to few peers
-  char last_host[HOST_MAX];
-  addr_t last_addr;
-  socklen_t last_alen;
-  double *stats;
-  napi_ref stats_ref;
-} udp_t;
+const napi_type_tag UDP_TAG = {0x4f1d2c3b5a697887ULL, 0x1029384756afbecdULL};
 
 
 static udp_t *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, napi_value *self_out) {
@@ -303,6 +255,30 @@ static uint32_t flush_queue(udp_t *t) {
   return sent;
 }
 
+int32_t udp_enqueue_owned(udp_t *t, const addr_t *addr, socklen_t alen, uint8_t *data, uint32_t len) {
+  int32_t r;
+  if (t->fd < 0) r = -EBADF;
+  else if (len == 0 || len > t->max_payload) r = -EINVAL;
+  else if (t->qlen >= t->qcap || t->qbytes + len > t->qbytes_max) r = -ENOBUFS;
+  else {
+    entry_t *e = &t->q[(t->qhead + t->qlen) % t->qcap];
+    e->addr = *addr;
+    e->alen = alen;
+    e->data = data;
+    e->len = len;
+    t->qlen++;
+    t->qbytes += len;
+    if (t->stats) t->stats[ST_QUEUED] = t->qlen;
+    return (int32_t)t->qlen;
+  }
+  free(data);
+  return r;
+}
+
+void udp_flush_now(udp_t *t) {
+  if (t->fd >= 0 && !t->want_write && t->qlen > 0) flush_queue(t);
+}
+
 static void on_poll_closed(uv_handle_t *h) { free(h); }
 
 
@@ -391,12 +367,11 @@ static void receive_batch(udp_t *t) {
     if (seg[i] >= len) seg[i] = 0;
     total += seg[i] ? (len + seg[i] - 1) / seg[i] : 1;
   }
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  napi_value payloads, sources;
+  // JS objects are made only for datagrams the fast path leaves to JS: a
+  // wake-up it handles whole never enters the JS engine.
+  napi_handle_scope scope = NULL;
+  napi_value payloads = NULL, sources = NULL;
   uint8_t *src = NULL;
-  napi_create_array(env, &payloads); // exactly the payloads made, should a copy fail
-  napi_create_buffer(env, (size_t)total * SOURCE_SIZE, (void **)&src, &sources);
   uint32_t n = 0;
   for (int i = 0; i < r; i++) {
     if (t->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -409,6 +384,15 @@ static void receive_batch(udp_t *t) {
     uint32_t off = 0;
     do {
       uint32_t l = len - off < step ? len - off : step;
+      if (t->fp && fastpath_from_underlay(t->fp, data + off, l)) {
+        off += l;
+        continue;
+      }
+      if (!scope) {
+        napi_open_handle_scope(env, &scope);
+        napi_create_array(env, &payloads); // exactly the payloads made, should a copy fail
+        napi_create_buffer(env, (size_t)total * SOURCE_SIZE, (void **)&src, &sources);
+      }
       napi_value b;
       if (napi_create_buffer_copy(env, l, data + off, NULL, &b) != napi_ok) break;
       napi_set_element(env, payloads, n, b);
@@ -417,6 +401,9 @@ static void receive_batch(udp_t *t) {
       off += l;
     } while (off < len);
   }
+  // What the fast path decrypted goes to the TUN now, ahead of anything JS
+  // will decide about the rest.
+  if (t->fp) fastpath_flush(t->fp);
   // Errors a UDP socket reports on receive (an ICMP error queued on it) are
   // passed on once and reading goes on; a socket that is broken for good
   // would wake us forever, so those stop the watcher.
@@ -424,8 +411,15 @@ static void receive_batch(udp_t *t) {
     if (t->poll) uv_poll_stop(t->poll);
     t->events = 0;
   }
-  if (n > 0 || err) deliver(t, payloads, sources, err);
-  napi_close_handle_scope(env, scope);
+  if (n > 0 || err) {
+    if (!scope) {
+      napi_open_handle_scope(env, &scope);
+      napi_create_array(env, &payloads);
+      napi_create_buffer(env, 0, NULL, &sources);
+    }
+    deliver(t, payloads, sources, err);
+  }
+  if (scope) napi_close_handle_scope(env, scope);
 }
 
 static void on_io(uv_poll_t *h, int status, int events) {
@@ -536,7 +530,7 @@ static napi_value udp_new(napi_env env, napi_callback_info info) {
   if (napi_create_arraybuffer(env, ST_COUNT * sizeof(double), &sdata, &ab) != napi_ok ||
       napi_create_typedarray(env, napi_float64_array, ST_COUNT, ab, 0, &stats) != napi_ok ||
       napi_create_reference(env, ab, 1, &t->stats_ref) != napi_ok ||
-      napi_set_named_property(env, self, "stats", stats) != napi_ok ||
+      napi_set_named_property(env, self, "stats", stats) != napi_ok || napi_type_tag_object(env, self, &UDP_TAG) != napi_ok ||
       napi_wrap(env, self, t, finalize, NULL, NULL) != napi_ok) {
     if (t->stats_ref) napi_delete_reference(env, t->stats_ref);
     close_socket(t, false);
@@ -701,7 +695,7 @@ static napi_value udp_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+napi_value udp_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"local", NULL, udp_local, NULL, NULL, NULL, napi_default, NULL},
       {"bufferSizes", NULL, udp_buffer_sizes, NULL, NULL, NULL, napi_default, NULL},
@@ -723,4 +717,3 @@ static napi_value init(napi_env env, napi_value exports) {
   return exports;
 }
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
