@@ -4,20 +4,23 @@
 // counters array the data plane folds into its own counters. Pure: no I/O.
 //
 // What goes in decides what the fast path may take, so everything it must
-// leave to JS is marked here: ECMP rules (the rendezvous choice stays in
-// one place), drop rules, peers whose endpoint the socket cannot send to.
+// leave to JS is marked here: drop rules, rules with more primaries than
+// fit a byte, peers whose endpoint the socket cannot send to.
 // Layout (little-endian; sizes in fastpath.c):
-//   header (40): magic "SBFP", format 1, node id, peers, rules, replay floor
+//   header (48): magic "SBFP", format 2, node id, peers, rules, replay floor
 //                hi, lo, hop limit (u8), access slots (u8), 0 (u16),
-//                counters length, 0
+//                counters length, ECMP hash seed, next hops, 0
 //   slots: one u32 VRF per access port, in port order
 //   peers (136 each): node id, flags (1 up, 2 sendable), key id, previous
 //                and next key ids (i16, -1 none), tunnel MTU (u16), endpoint
 //                family (4/6), 0, port (u16), scope id, address (16), key,
-//                previous key, next key (32 each, zero when none), 0
+//                previous key, next key (32 each, zero when none), ECMP salt
 //   rules (32 each): VRF, family, prefix length, action (0 to JS, 1
-//                deliver, 2 forward), 0, primary and backup peer index
-//                (i32, -1 none), network address (16)
+//                deliver, 2 forward), primaries (u8), the primary's peer
+//                index or, for several, where they start in the next hops
+//                (i32, -1 none), backup peer index (i32, -1 none), network
+//                address (16)
+//   next hops: u32 peer indexes, the primaries of ECMP rules in order
 
 import { Action } from '../../common/model.js';
 import { isValidIp, parseIp, parsePrefix } from '../../common/prefix.js';
@@ -25,8 +28,8 @@ import type { CompiledPeer, CompiledRule, CompiledTable } from './compiled-table
 import type { DataPlaneCounters } from './counters.js';
 
 const MAGIC = 0x50464253; // "SBFP" read little-endian
-const FORMAT = 1;
-const HEADER_SIZE = 40;
+const FORMAT = 2;
+const HEADER_SIZE = 48;
 const PEER_SIZE = 136;
 const RULE_SIZE = 32;
 const MAX_SLOTS = 64;
@@ -73,6 +76,8 @@ export interface FastPathProgramOptions {
   /** The VRF of each access port, in the order the fast path numbers them. */
   accessVrfs: readonly number[];
   hopLimit: number;
+  /** The data plane's ECMP flow hash seed. */
+  hashSeed: number;
   floorHi: number;
   floorLo: number;
   /** The family of the UDP socket: a peer whose endpoint is of the other family is left to JS. */
@@ -83,7 +88,9 @@ export function buildFastPathProgram(t: CompiledTable, o: FastPathProgramOptions
   if (o.accessVrfs.length > MAX_SLOTS) throw new RangeError(`at most ${MAX_SLOTS} access ports`);
   const peers = t.peers;
   const rules = t.rules;
-  const size = HEADER_SIZE + 4 * o.accessVrfs.length + PEER_SIZE * peers.length + RULE_SIZE * rules.length;
+  const ecmp = (r: CompiledRule) => r.action === Action.FORWARD && r.primaries.length > 1 && r.primaries.length <= 255;
+  const nhops = rules.reduce((n, r) => n + (ecmp(r) ? r.primaries.length : 0), 0);
+  const size = HEADER_SIZE + 4 * o.accessVrfs.length + PEER_SIZE * peers.length + RULE_SIZE * rules.length + 4 * nhops;
   const bytes = new Uint8Array(size);
   const v = new DataView(bytes.buffer);
   const ncounters = FAST_PATH_COUNTERS_BASE + 2 * rules.length + 4 * peers.length;
@@ -97,6 +104,8 @@ export function buildFastPathProgram(t: CompiledTable, o: FastPathProgramOptions
   v.setUint8(28, o.hopLimit);
   v.setUint8(29, o.accessVrfs.length);
   v.setUint32(32, ncounters, true);
+  v.setUint32(36, o.hashSeed, true);
+  v.setUint32(40, nhops, true);
   let at = HEADER_SIZE;
   for (const vrf of o.accessVrfs) {
     v.setUint32(at, vrf, true);
@@ -108,19 +117,31 @@ export function buildFastPathProgram(t: CompiledTable, o: FastPathProgramOptions
     writePeer(bytes, v, at, p, o.socketFamily);
     at += PEER_SIZE;
   });
+  const hops: number[] = [];
   for (const r of rules) {
     const cidr = parsePrefix(r.prefix);
     let action = ACT_TO_JS;
+    let primary = r.primaries.length === 1 ? index.get(r.primaries[0])! : -1;
     if (r.action === Action.DELIVER) action = ACT_DELIVER;
     else if (r.action === Action.FORWARD && r.primaries.length <= 1) action = ACT_FORWARD;
+    else if (ecmp(r)) {
+      action = ACT_FORWARD;
+      primary = hops.length;
+      for (const p of r.primaries) hops.push(index.get(p)!);
+    }
     v.setUint32(at, r.vrf, true);
     v.setUint8(at + 4, cidr.family);
     v.setUint8(at + 5, cidr.length);
     v.setUint8(at + 6, action);
-    v.setInt32(at + 8, r.primaries.length === 1 ? index.get(r.primaries[0])! : -1, true);
+    v.setUint8(at + 7, action === ACT_FORWARD ? r.primaries.length : 0);
+    v.setInt32(at + 8, primary, true);
     v.setInt32(at + 12, r.backup ? index.get(r.backup)! : -1, true);
     bytes.set(cidr.bytes, at + 16);
     at += RULE_SIZE;
+  }
+  for (const h of hops) {
+    v.setUint32(at, h, true);
+    at += 4;
   }
   return { bytes, windows: peers.map((p) => p.runtime.replay.state), counters: new Float64Array(ncounters), rules, peers };
 }
@@ -144,6 +165,7 @@ function writePeer(bytes: Uint8Array, v: DataView, at: number, p: CompiledPeer, 
   bytes.set(k.key, at + 36);
   if (k.previousKey !== null) bytes.set(k.previousKey, at + 68);
   if (k.nextKey !== null) bytes.set(k.nextKey, at + 100);
+  v.setUint32(at + 132, p.salt, true);
 }
 
 /**

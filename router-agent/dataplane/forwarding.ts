@@ -426,7 +426,14 @@ export class DataPlane {
     const program =
       t === null
         ? null
-        : buildFastPathProgram(t, { accessVrfs: this.accessVrfs, hopLimit: this.hopLimit, floorHi: this.floorHi, floorLo: this.floorLo, socketFamily: f.socketFamily });
+        : buildFastPathProgram(t, {
+            accessVrfs: this.accessVrfs,
+            hopLimit: this.hopLimit,
+            hashSeed: this.hashSeed,
+            floorHi: this.floorHi,
+            floorLo: this.floorLo,
+            socketFamily: f.socketFamily,
+          });
     f.sink.install(program);
     f.program = program;
   }

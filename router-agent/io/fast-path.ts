@@ -19,7 +19,7 @@ interface NativeFastPath {
   close(): void;
 }
 interface FastPathAddon {
-  FastPath?: new (udp: object, tuns: object[], nonce: Uint32Array) => NativeFastPath;
+  FastPath?: new (udp: object, tuns: object[], mtus: Uint32Array, nonce: Uint32Array) => NativeFastPath;
 }
 
 const ADDON_PATH = './tun/build/Release/io.node';
@@ -50,14 +50,15 @@ export class FastPath implements FastPathSink {
 
   /**
    * Hooks into `udp` and the access ports `tuns` (slot i = tuns[i], in the
-   * data plane's accessVrfs order); seals with the counter cell `nonce`
+   * data plane's accessVrfs order; a packet above a port's MTU is left to
+   * JS, whose port counts it); seals with the counter cell `nonce`
    * (DataPlane.nonce). Each port takes one fast path at a time.
    */
-  static open(udp: HasNativeHandle, tuns: readonly HasNativeHandle[], nonce: Uint32Array): FastPath {
+  static open(udp: HasNativeHandle, tuns: readonly (HasNativeHandle & { readonly mtu: number })[], nonce: Uint32Array): FastPath {
     const Native = loadAddon();
     if (!Native) throw new SwitchbackError('FAILED_PRECONDITION', addonError!);
     try {
-      return new FastPath(new Native(udp[NATIVE_HANDLE](), tuns.map((t) => t[NATIVE_HANDLE]()), nonce));
+      return new FastPath(new Native(udp[NATIVE_HANDLE](), tuns.map((t) => t[NATIVE_HANDLE]()), Uint32Array.from(tuns, (t) => t.mtu), nonce));
     } catch (err) {
       throw new SwitchbackError('FAILED_PRECONDITION', `the fast path cannot hook into these ports: ${(err as Error).message}`);
     }

@@ -234,6 +234,31 @@ t('during a key rotation it opens under the current, previous and next keys, and
   sameCounters(fast, ref);
 });
 
+t('ECMP: flows spread over the live primaries as JS spreads them, and move only off a peer that goes down', () => {
+  const { fast, ref, fp } = pair(tableA());
+  const flows = Array.from({ length: 64 }, (_, i) => udp({ dst: '10.3.1.1' }, new Uint8Array(20), 4, 1000 + i, 53));
+  const peerOf = (d: Buffer) => (d.readUInt32BE(8) === 1 ? 'from A' : '?'); // sender id: A's node id
+  const spread = () => {
+    const to = new Map<string, number>();
+    for (const f of flows) {
+      const want = ref.fromAccess(Uint8Array.from(f), NOW);
+      const got = fp.sealFromAccess(0, Uint8Array.from(f));
+      assert.ok(got, 'an ECMP packet is taken');
+      assert.is(peerOf(got), 'from A');
+      assert.equal(['send', want.type === 'send' ? want.peer.gatewayId : '?', got.toString('hex')], said(want));
+      if (want.type === 'send') to.set(want.peer.gatewayId, (to.get(want.peer.gatewayId) ?? 0) + 1);
+    }
+    return to;
+  };
+  const both = spread();
+  assert.ok((both.get('B') ?? 0) > 8 && (both.get('C') ?? 0) > 8, `spread over B and C: ${JSON.stringify([...both])}`);
+  for (const dp of [fast, ref]) dp.setPeerState('B', false);
+  assert.equal([...spread()], [['C', 64]], 'all on C with B down');
+  for (const dp of [fast, ref]) dp.setPeerState('C', false);
+  assert.equal([...spread()], [['D', 64]], 'then the backup');
+  sameCounters(fast, ref);
+});
+
 t('detached, or before any table, it takes nothing', () => {
   const dp = gateway(tableA(), { aead });
   const fp = FastPath.open(sock, [], dp.nonce);

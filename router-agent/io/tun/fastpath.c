@@ -37,8 +37,8 @@
 #if SWITCHBACK_HAVE_OPENSSL
 
 #define FP_MAGIC 0x50464253u // "SBFP"
-#define FP_FORMAT 1
-#define HEADER_SIZE 40
+#define FP_FORMAT 2
+#define HEADER_SIZE 48
 #define PEER_SIZE 136
 #define RULE_SIZE 32
 #define MAX_SLOTS 64
@@ -70,6 +70,7 @@ typedef struct {
   bool up, sendable;
   uint16_t mtu;
   uint8_t key_id;
+  uint32_t salt; // rendezvous hashing over ECMP next hops
   addr_t addr;
   socklen_t alen;
   EVP_CIPHER_CTX *seal;
@@ -81,7 +82,9 @@ typedef struct {
 typedef struct {
   uint32_t vrf;
   uint8_t family, len, action;
-  int32_t primary, backup;
+  uint8_t nprimaries;
+  int32_t primary; // the one primary, or (ECMP) where its primaries start in hops
+  int32_t backup;
   uint8_t addr[16];
 } rule_t;
 
@@ -90,7 +93,7 @@ typedef struct {
 } lpm_entry_t;
 
 typedef struct {
-  uint32_t node_id, floor_hi, floor_lo;
+  uint32_t node_id, floor_hi, floor_lo, hash_seed;
   uint8_t hop_limit;
   uint32_t nslots;
   uint32_t slot_vrf[MAX_SLOTS];
@@ -98,6 +101,8 @@ typedef struct {
   peer_t *peers;
   uint32_t *by_node; // peer indexes sorted by node id
   rule_t *rules;
+  uint32_t *hops; // ECMP rules' primaries, as peer indexes
+  uint32_t nhops;
   uint8_t lens4[33], lens6[129]; // distinct prefix lengths, longest first
   uint32_t nlens4, nlens6;
   lpm_entry_t *lpm;
@@ -113,6 +118,7 @@ typedef struct fastpath {
   napi_ref udp_ref;
   tun_t *tuns[MAX_SLOTS];
   napi_ref tun_refs[MAX_SLOTS];
+  uint32_t tun_mtu[MAX_SLOTS]; // larger packets go to JS, whose port counts them as oversize drops
   uint32_t ntuns;
   uint32_t *nonce; // [hi, lo, exhausted]
   napi_ref nonce_ref;
@@ -144,7 +150,8 @@ typedef struct {
   uint32_t total;  // the packet's own length (the read may carry trailing bytes)
   uint32_t l4;     // offset of the transport header
   bool fragment;   // IPv4 with MF or an offset
-  const uint8_t *dst;
+  uint32_t frag_offset;
+  const uint8_t *src, *dst;
 } ip_t;
 
 // parseIpPacket (dataplane/packet.ts) with the header checksum verified:
@@ -163,14 +170,14 @@ static bool parse_ip(const uint8_t *b, size_t len, ip_t *ip) {
     while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
     if (sum != 0xffff) return false;
     uint32_t ff = (uint32_t)b[6] << 8 | b[7];
-    *ip = (ip_t){4, b[9], total, ihl, (ff & 0x3fff) != 0, b + 16};
+    *ip = (ip_t){4, b[9], total, ihl, (ff & 0x3fff) != 0, (ff & 0x1fff) * 8, b + 12, b + 16};
     return true;
   }
   if (version == 6) {
     if (len < 40) return false;
     uint32_t total = 40 + ((uint32_t)b[4] << 8 | b[5]);
     if (total > len) return false;
-    *ip = (ip_t){6, b[6], total, 40, false, b + 24};
+    *ip = (ip_t){6, b[6], total, 40, false, 0, b + 8, b + 24};
     return true;
   }
   return false;
@@ -182,6 +189,43 @@ static bool needs_js(const uint8_t *b, const ip_t *ip) {
   if (ip->protocol != 6) return false;
   if (ip->fragment) return true;
   return ip->l4 + 20 <= ip->total && (b[ip->l4 + 13] & 0x02) != 0;
+}
+
+// ---------------------------------------------------------------------------
+// ECMP: flowHash and rendezvous choice of dataplane/flow-hash.ts and
+// forwarding.ts choose(), bit for bit.
+
+static inline uint32_t rotl(uint32_t x, int r) { return x << r | x >> (32 - r); }
+
+static inline uint32_t mix_in(uint32_t h, uint32_t k) {
+  k *= 0xcc9e2d51u;
+  k = rotl(k, 15);
+  k *= 0x1b873593u;
+  h ^= k;
+  h = rotl(h, 13);
+  return h * 5 + 0xe6546b64u;
+}
+
+static inline uint32_t fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+static uint32_t flow_hash(const uint8_t *b, const ip_t *ip, uint32_t seed) {
+  uint32_t h = seed;
+  int words = ip->family == 4 ? 1 : 4;
+  for (int i = 0; i < words; i++) h = mix_in(h, be32(ip->src + 4 * i));
+  for (int i = 0; i < words; i++) h = mix_in(h, be32(ip->dst + 4 * i));
+  uint8_t proto = ip->protocol;
+  h = mix_in(h, proto);
+  if ((proto == 6 || proto == 17 || proto == 132 || proto == 136) && ip->frag_offset == 0 && ip->l4 + 4 <= ip->total) {
+    h = mix_in(h, be32(b + ip->l4));
+  }
+  return fmix32(h);
 }
 
 // ---------------------------------------------------------------------------
@@ -291,8 +335,22 @@ static bool seal_from_access(fastpath_t *fp, uint32_t slot, const uint8_t *pkt, 
   const rule_t *r = &p->rules[ri];
   if (r->action != ACT_FORWARD) return false;
   peer_t *peer = NULL;
-  if (r->primary >= 0 && p->peers[r->primary].up) peer = &p->peers[r->primary];
-  else if (r->backup >= 0 && p->peers[r->backup].up) peer = &p->peers[r->backup];
+  if (r->nprimaries > 1) {
+    uint32_t h = flow_hash(pkt, &ip, p->hash_seed);
+    int64_t best = -1;
+    for (uint32_t k = 0; k < r->nprimaries; k++) {
+      peer_t *c = &p->peers[p->hops[(uint32_t)r->primary + k]];
+      if (!c->up) continue;
+      uint32_t score = fmix32(h ^ c->salt);
+      if ((int64_t)score > best) {
+        best = score;
+        peer = c;
+      }
+    }
+  } else if (r->primary >= 0 && p->peers[r->primary].up) {
+    peer = &p->peers[r->primary];
+  }
+  if (!peer && r->backup >= 0 && p->peers[r->backup].up) peer = &p->peers[r->backup];
   if (!peer || !peer->sendable || !peer->seal || ip.total > peer->mtu || needs_js(pkt, &ip)) return false;
 
   uint32_t dlen = AEAD_HEADER + ip.total + AEAD_TAG;
@@ -362,6 +420,7 @@ static bool open_from_underlay(fastpath_t *fp, const uint8_t *dg, size_t len, ui
   if (!parse_ip(plain, len - AEAD_HEADER - AEAD_TAG, &ip)) return false;
   int32_t ri = lpm_lookup(p, vrf, ip.family, ip.dst);
   if (ri < 0 || p->rules[ri].action != ACT_DELIVER) return false;
+  if (slot < fp->ntuns && ip.total > fp->tun_mtu[slot]) return false;
   // Taken: from here on it is the JS data plane's accounting, done here.
   replay_record(peer->replay, hi, lo);
   double *pc = peer_counters(p, peer), *rc = rule_counters(p, ri);
@@ -444,6 +503,7 @@ static void program_free(napi_env env, program_t *p) {
   free(p->peers);
   free(p->by_node);
   free(p->rules);
+  free(p->hops);
   free(p->lpm);
   free(p);
 }
@@ -457,6 +517,7 @@ static bool peer_parse(const uint8_t *b, peer_t *x) {
   x->key_id = b[5];
   int16_t prev = (int16_t)le16(b + 6), next = (int16_t)le16(b + 8);
   x->mtu = le16(b + 10);
+  x->salt = le32(b + 132);
   uint8_t family = b[12];
   uint16_t port = le16(b + 14);
   memset(&x->addr, 0, sizeof x->addr);
@@ -501,9 +562,9 @@ static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **
 static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_value windows, napi_value counters, const char **why) {
   *why = "the program is malformed";
   if (n < HEADER_SIZE || le32(b) != FP_MAGIC || le32(b + 4) != FP_FORMAT) return NULL;
-  uint32_t npeers = le32(b + 12), nrules = le32(b + 16), nslots = b[29], ncounters = le32(b + 32);
-  size_t need = HEADER_SIZE + 4 * (size_t)nslots + PEER_SIZE * (size_t)npeers + RULE_SIZE * (size_t)nrules;
-  if (nslots > MAX_SLOTS || npeers > (1u << 20) || nrules > (1u << 24) || n != need) return NULL;
+  uint32_t npeers = le32(b + 12), nrules = le32(b + 16), nslots = b[29], ncounters = le32(b + 32), nhops = le32(b + 40);
+  size_t need = HEADER_SIZE + 4 * (size_t)nslots + PEER_SIZE * (size_t)npeers + RULE_SIZE * (size_t)nrules + 4 * (size_t)nhops;
+  if (nslots > MAX_SLOTS || npeers > (1u << 20) || nrules > (1u << 24) || nhops > (1u << 26) || n != need) return NULL;
   if (ncounters != C_BASE + 2 * nrules + 4 * npeers) return NULL;
   program_t *p = calloc(1, sizeof *p);
   if (!p) return NULL;
@@ -511,7 +572,9 @@ static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_v
   p->floor_hi = le32(b + 20);
   p->floor_lo = le32(b + 24);
   p->hop_limit = b[28];
+  p->hash_seed = le32(b + 36);
   p->nslots = nslots;
+  p->nhops = nhops;
   p->npeers = npeers;
   p->nrules = nrules;
   const uint8_t *at = b + HEADER_SIZE;
@@ -519,12 +582,13 @@ static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_v
   p->peers = calloc(npeers ? npeers : 1, sizeof *p->peers);
   p->by_node = calloc(npeers ? npeers : 1, sizeof *p->by_node);
   p->rules = calloc(nrules ? nrules : 1, sizeof *p->rules);
+  p->hops = calloc(nhops ? nhops : 1, sizeof *p->hops);
   uint32_t cap = 16;
   while (cap < 2 * nrules) cap <<= 1;
   p->lpm = malloc(cap * sizeof *p->lpm);
   p->lpm_mask = cap - 1;
   p->refs = calloc(npeers + 1, sizeof *p->refs);
-  if (!p->peers || !p->by_node || !p->rules || !p->lpm || !p->refs) {
+  if (!p->peers || !p->by_node || !p->rules || !p->hops || !p->lpm || !p->refs) {
     *why = "out of memory";
     goto fail;
   }
@@ -569,9 +633,12 @@ static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_v
     r->family = at[4];
     r->len = at[5];
     r->action = at[6];
+    r->nprimaries = at[7];
     r->primary = (int32_t)le32(at + 8);
     r->backup = (int32_t)le32(at + 12);
-    if ((r->family != 4 && r->family != 6) || r->len > (r->family == 4 ? 32 : 128) || r->primary < -1 || r->primary >= (int32_t)npeers ||
+    bool hops_ok = r->nprimaries <= 1 ? r->primary >= -1 && r->primary < (int32_t)npeers
+                                      : r->primary >= 0 && (uint64_t)(uint32_t)r->primary + r->nprimaries <= nhops;
+    if ((r->family != 4 && r->family != 6) || r->len > (r->family == 4 ? 32 : 128) || !hops_ok ||
         r->backup < -1 || r->backup >= (int32_t)npeers || r->action > ACT_FORWARD) {
       *why = "a rule is out of range";
       goto fail;
@@ -583,6 +650,13 @@ static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_v
     p->lpm[h].rule = (int32_t)i;
     if (r->family == 4) seen4[r->len] = true;
     else seen6[r->len] = true;
+  }
+  for (uint32_t i = 0; i < nhops; i++, at += 4) {
+    p->hops[i] = le32(at);
+    if (p->hops[i] >= npeers) {
+      *why = "a next hop is out of range";
+      goto fail;
+    }
   }
   for (int l = 32; l >= 0; l--) if (seen4[l]) p->lens4[p->nlens4++] = (uint8_t)l;
   for (int l = 128; l >= 0; l--) if (seen6[l]) p->lens6[p->nlens6++] = (uint8_t)l;
@@ -650,20 +724,22 @@ static fastpath_t *self_of(napi_env env, napi_callback_info info, size_t *argc, 
   return (fastpath_t *)data;
 }
 
-// new FastPath(udp: Udp, tuns: Tun[], nonce: Uint32Array(3)) -- tuns[i] is
-// access port slot i. Hooks itself into their read paths.
+// new FastPath(udp: Udp, tuns: Tun[], mtus: Uint32Array, nonce: Uint32Array(3))
+// -- tuns[i] is access port slot i, with MTU mtus[i]. Hooks itself into
+// their read paths.
 static napi_value fp_new(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], self;
+  size_t argc = 4;
+  napi_value argv[4], self;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
-  const char *usage = "new FastPath(udp: Udp, tuns: Tun[], nonce: Uint32Array of 3)";
+  const char *usage = "new FastPath(udp: Udp, tuns: Tun[], mtus: Uint32Array of tuns.length, nonce: Uint32Array of 3)";
   bool ok = false, is_array = false;
   uint32_t ntuns = 0;
-  void *nonce = NULL;
-  size_t nlen = 0;
-  if (argc < 3 || napi_check_object_type_tag(env, argv[0], &UDP_TAG, &ok) != napi_ok || !ok ||
+  void *nonce = NULL, *mtus = NULL;
+  size_t nlen = 0, mlen = 0;
+  if (argc < 4 || napi_check_object_type_tag(env, argv[0], &UDP_TAG, &ok) != napi_ok || !ok ||
       napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &ntuns) != napi_ok ||
-      ntuns > MAX_SLOTS || !typed(env, argv[2], napi_uint32_array, &nonce, &nlen) || nlen != 3) {
+      ntuns > MAX_SLOTS || !typed(env, argv[2], napi_uint32_array, &mtus, &mlen) || mlen != ntuns ||
+      !typed(env, argv[3], napi_uint32_array, &nonce, &nlen) || nlen != 3) {
     napi_throw_type_error(env, "EINVAL", usage);
     return NULL;
   }
@@ -703,8 +779,9 @@ static napi_value fp_new(napi_env env, napi_callback_info info) {
   fp->arena = arena;
   fp->udp = udp;
   fp->ntuns = ntuns;
+  memcpy(fp->tun_mtu, mtus, ntuns * sizeof(uint32_t));
   fp->nonce = (uint32_t *)nonce;
-  bool refs = napi_create_reference(env, argv[0], 1, &fp->udp_ref) == napi_ok && napi_create_reference(env, argv[2], 1, &fp->nonce_ref) == napi_ok;
+  bool refs = napi_create_reference(env, argv[0], 1, &fp->udp_ref) == napi_ok && napi_create_reference(env, argv[3], 1, &fp->nonce_ref) == napi_ok;
   for (uint32_t i = 0; i < ntuns && refs; i++) {
     napi_value t;
     fp->tuns[i] = tuns[i];
