@@ -1,7 +1,10 @@
 // The native fast path's program (router-agent/io/tun/fastpath.c): a
 // compiled table flattened into bytes the C side parses once per change,
-// plus the state both sides share -- each peer's replay window and a
-// counters array the data plane folds into its own counters. Pure: no I/O.
+// plus the state both sides share -- each peer's replay window, each peer's
+// up flag and tunnel MTU (health changes them in place: a datacenter that
+// fails takes hundreds of peers down, and recompiling for each would stall
+// the event loop), and a counters array the data plane folds into its own
+// counters. Pure: no I/O.
 //
 // What goes in decides what the fast path may take, so everything it must
 // leave to JS is marked here: drop rules, rules with more primaries than
@@ -11,8 +14,8 @@
 //                hi, lo, hop limit (u8), access slots (u8), 0 (u16),
 //                counters length, ECMP hash seed, next hops, 0
 //   slots: one u32 VRF per access port, in port order
-//   peers (136 each): node id, flags (1 up, 2 sendable), key id, previous
-//                and next key ids (i16, -1 none), tunnel MTU (u16), endpoint
+//   peers (136 each): node id, flags (2 sendable), key id, previous
+//                and next key ids (i16, -1 none), 0 (u16), endpoint
 //                family (4/6), 0, port (u16), scope id, address (16), key,
 //                previous key, next key (32 each, zero when none), ECMP salt
 //   rules (32 each): VRF, family, prefix length, action (0 to JS, 1
@@ -61,6 +64,10 @@ export interface FastPathProgram {
   readonly bytes: Uint8Array;
   /** One per peer, in program order: the peers' own replay windows. */
   readonly windows: Uint32Array[];
+  /** Per peer, in program order: (up << 16) | tunnel MTU. */
+  readonly peerStates: Uint32Array;
+  /** Gateway id -> index in peers and peerStates. */
+  readonly peerIndex: ReadonlyMap<string, number>;
   readonly counters: Float64Array;
   readonly rules: readonly CompiledRule[];
   readonly peers: readonly CompiledPeer[];
@@ -143,7 +150,20 @@ export function buildFastPathProgram(t: CompiledTable, o: FastPathProgramOptions
     v.setUint32(at, h, true);
     at += 4;
   }
-  return { bytes, windows: peers.map((p) => p.runtime.replay.state), counters: new Float64Array(ncounters), rules, peers };
+  return {
+    bytes,
+    windows: peers.map((p) => p.runtime.replay.state),
+    peerStates: Uint32Array.from(peers, peerState),
+    peerIndex: new Map(peers.map((p, i) => [p.gatewayId, i])),
+    counters: new Float64Array(ncounters),
+    rules,
+    peers,
+  };
+}
+
+/** A peer's entry in FastPathProgram.peerStates. */
+export function peerState(p: CompiledPeer): number {
+  return (((p.up ? 1 : 0) << 16) | Math.max(0, Math.min(65535, p.tunnelMtu))) >>> 0;
 }
 
 function writePeer(bytes: Uint8Array, v: DataView, at: number, p: CompiledPeer, socketFamily: 4 | 6): void {
@@ -152,11 +172,10 @@ function writePeer(bytes: Uint8Array, v: DataView, at: number, p: CompiledPeer, 
   const sendable = addr !== null && addr.family === socketFamily && ep!.port > 0;
   const k = p.keys;
   v.setUint32(at, p.nodeId, true);
-  v.setUint8(at + 4, (p.up ? 1 : 0) | (sendable ? 2 : 0));
+  v.setUint8(at + 4, sendable ? 2 : 0);
   v.setUint8(at + 5, k.keyId8);
   v.setInt16(at + 6, k.previousKey !== null ? k.previousKeyId8 : -1, true);
   v.setInt16(at + 8, k.nextKey !== null ? k.nextKeyId8 : -1, true);
-  v.setUint16(at + 10, Math.max(0, Math.min(65535, p.tunnelMtu)), true);
   if (sendable) {
     v.setUint8(at + 12, addr.family);
     v.setUint16(at + 14, ep!.port, true);

@@ -22,7 +22,7 @@ import {
   type DropReason,
   type RuleCounters,
 } from './counters.js';
-import { type FastPathProgram, type FastPathSink, type FastPathTotals, buildFastPathProgram, emptyFastPathTotals, foldFastPathCounters } from './fast-path-program.js';
+import { type FastPathProgram, type FastPathSink, type FastPathTotals, buildFastPathProgram, emptyFastPathTotals, foldFastPathCounters, peerState } from './fast-path-program.js';
 import { flowHash, fmix32 } from './flow-hash.js';
 import { fragmentIpv4 } from './fragment.js';
 import { GRE_HEADER_LENGTH, GRE_PROTO_IPV4, GRE_PROTO_IPV6, GreHeader, decodeGre, writeGreHeader } from './gre.js';
@@ -250,10 +250,8 @@ export class DataPlane {
   setPeerState(gatewayId: string, up: boolean): boolean {
     const rt = this.runtimes.get(gatewayId);
     if (rt === undefined) return false;
-    if (rt.up !== (up === true)) {
-      rt.up = up === true;
-      this.reprogram();
-    }
+    rt.up = up === true;
+    this.updateFastPathPeer(gatewayId);
     return true;
   }
 
@@ -268,10 +266,8 @@ export class DataPlane {
     }
     const rt = this.runtimes.get(gatewayId);
     if (rt === undefined) return false;
-    if (rt.pathMtu !== mtu) {
-      rt.pathMtu = mtu;
-      this.reprogram();
-    }
+    rt.pathMtu = mtu;
+    this.updateFastPathPeer(gatewayId);
     return true;
   }
 
@@ -436,6 +432,13 @@ export class DataPlane {
           });
     f.sink.install(program);
     f.program = program;
+  }
+
+  /** A peer's up flag or MTU changed: the fast path reads them from the program's shared array. */
+  private updateFastPathPeer(gatewayId: string): void {
+    const p = this.fast?.program;
+    const i = p?.peerIndex.get(gatewayId);
+    if (p && i !== undefined) p.peerStates[i] = peerState(p.peers[i]);
   }
 
   private foldFastPath(): void {

@@ -13,7 +13,7 @@ import type { FastPathProgram, FastPathSink } from '../dataplane/fast-path-progr
 import { NATIVE_HANDLE, type HasNativeHandle } from './native-handle.js';
 
 interface NativeFastPath {
-  install(program: Uint8Array | null, windows: Uint32Array[], counters: Float64Array): void;
+  install(program: Uint8Array | null, windows: Uint32Array[], peerStates: Uint32Array, counters: Float64Array): void;
   sealFromAccess(slot: number, packet: Uint8Array): Buffer | null;
   openFromUnderlay(datagram: Uint8Array): [number, Buffer] | null;
   close(): void;
@@ -66,8 +66,8 @@ export class FastPath implements FastPathSink {
 
   install(p: FastPathProgram | null): void {
     if (this.closed) return;
-    if (p === null) this.fp.install(null, [], new Float64Array(0));
-    else this.fp.install(p.bytes, p.windows, p.counters);
+    if (p === null) this.fp.install(null, [], new Uint32Array(0), new Float64Array(0));
+    else this.fp.install(p.bytes, p.windows, p.peerStates, p.counters);
   }
 
   /** What the fast path would send for a packet from access slot `slot` (moving the counter, not sending). For tests. */

@@ -277,7 +277,7 @@ t('bad arguments are clear errors, and a second fast path on one socket is refus
   const fp = FastPath.open(sock, [], dp.nonce);
   open.push(fp);
   assert.throws(() => FastPath.open(sock, [], dp.nonce), /already has a fast path/);
-  assert.throws(() => fp.install({ bytes: new Uint8Array(12), windows: [], counters: new Float64Array(8), rules: [], peers: [] }), /malformed/);
+  assert.throws(() => fp.install({ bytes: new Uint8Array(12), windows: [], peerStates: new Uint32Array(0), peerIndex: new Map(), counters: new Float64Array(8), rules: [], peers: [] }), /malformed/);
   assert.throws(() => FastPath.open({ [Symbol.for('x')]: 1 } as never, [], dp.nonce), /cannot hook|not a function/);
   assert.throws(() => gateway(tableA(), { aead, underlay: 'gre' }).attachFastPath(fp, 4), /GRE/);
 });

@@ -14,6 +14,7 @@
 // State shared with JS, so either side may handle any packet of a peer:
 // - the 64-bit send counter (the AEAD nonce), a Uint32Array [hi, lo, exhausted];
 // - each peer's replay window, a Uint32Array laid out as ReplayWindow's;
+// - each peer's up flag and tunnel MTU, a Uint32Array health writes into;
 // - counters, a Float64Array JS folds into its own (fast-path-program.ts).
 // All of it is only ever touched on the JS thread.
 //
@@ -67,8 +68,10 @@ enum {
 
 typedef struct {
   uint32_t node_id;
-  bool up, sendable;
-  uint16_t mtu;
+  bool sendable;
+  // (up << 16) | tunnel MTU, in a JS Uint32Array: health changes a peer's
+  // state there, without a new program.
+  const uint32_t *state;
   uint8_t key_id;
   uint32_t salt; // rendezvous hashing over ECMP next hops
   addr_t addr;
@@ -108,7 +111,7 @@ typedef struct {
   lpm_entry_t *lpm;
   uint32_t lpm_mask;
   double *counters;
-  napi_ref *refs; // the counters and every replay window: kept alive while in use
+  napi_ref *refs; // the counters, the peer states and every replay window: kept alive while in use
   uint32_t nrefs;
 } program_t;
 
@@ -316,6 +319,9 @@ static void replay_record(uint32_t *w, uint32_t hi, uint32_t lo) {
 // ---------------------------------------------------------------------------
 // The two directions
 
+static inline bool peer_up(const peer_t *x) { return (*x->state >> 16) & 1; }
+static inline uint32_t peer_mtu(const peer_t *x) { return *x->state & 0xffff; }
+
 static inline double *rule_counters(const program_t *p, int32_t r) { return p->counters + C_BASE + 2 * (size_t)r; }
 static inline double *peer_counters(const program_t *p, const peer_t *x) {
   return p->counters + C_BASE + 2 * (size_t)p->nrules + 4 * (size_t)(x - p->peers);
@@ -340,18 +346,18 @@ static bool seal_from_access(fastpath_t *fp, uint32_t slot, const uint8_t *pkt, 
     int64_t best = -1;
     for (uint32_t k = 0; k < r->nprimaries; k++) {
       peer_t *c = &p->peers[p->hops[(uint32_t)r->primary + k]];
-      if (!c->up) continue;
+      if (!peer_up(c)) continue;
       uint32_t score = fmix32(h ^ c->salt);
       if ((int64_t)score > best) {
         best = score;
         peer = c;
       }
     }
-  } else if (r->primary >= 0 && p->peers[r->primary].up) {
+  } else if (r->primary >= 0 && peer_up(&p->peers[r->primary])) {
     peer = &p->peers[r->primary];
   }
-  if (!peer && r->backup >= 0 && p->peers[r->backup].up) peer = &p->peers[r->backup];
-  if (!peer || !peer->sendable || !peer->seal || ip.total > peer->mtu || needs_js(pkt, &ip)) return false;
+  if (!peer && r->backup >= 0 && peer_up(&p->peers[r->backup])) peer = &p->peers[r->backup];
+  if (!peer || !peer->sendable || !peer->seal || ip.total > peer_mtu(peer) || needs_js(pkt, &ip)) return false;
 
   uint32_t dlen = AEAD_HEADER + ip.total + AEAD_TAG;
   uint8_t *dg = malloc(dlen);
@@ -512,11 +518,9 @@ static const uint8_t NO_KEY[AEAD_KEY] = {0};
 
 static bool peer_parse(const uint8_t *b, peer_t *x) {
   x->node_id = le32(b);
-  x->up = b[4] & 1;
   x->sendable = (b[4] & 2) != 0;
   x->key_id = b[5];
   int16_t prev = (int16_t)le16(b + 6), next = (int16_t)le16(b + 8);
-  x->mtu = le16(b + 10);
   x->salt = le32(b + 132);
   uint8_t family = b[12];
   uint16_t port = le16(b + 14);
@@ -559,7 +563,7 @@ static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **
 }
 
 // Parses a program; NULL with a message in *why for anything malformed.
-static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_value windows, napi_value counters, const char **why) {
+static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_value windows, napi_value states, napi_value counters, const char **why) {
   *why = "the program is malformed";
   if (n < HEADER_SIZE || le32(b) != FP_MAGIC || le32(b + 4) != FP_FORMAT) return NULL;
   uint32_t npeers = le32(b + 12), nrules = le32(b + 16), nslots = b[29], ncounters = le32(b + 32), nhops = le32(b + 40);
@@ -587,7 +591,7 @@ static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_v
   while (cap < 2 * nrules) cap <<= 1;
   p->lpm = malloc(cap * sizeof *p->lpm);
   p->lpm_mask = cap - 1;
-  p->refs = calloc(npeers + 1, sizeof *p->refs);
+  p->refs = calloc(npeers + 2, sizeof *p->refs);
   if (!p->peers || !p->by_node || !p->rules || !p->hops || !p->lpm || !p->refs) {
     *why = "out of memory";
     goto fail;
@@ -603,6 +607,12 @@ static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_v
   }
   p->counters = (double *)data;
   if (napi_create_reference(env, counters, 1, &p->refs[p->nrefs++]) != napi_ok) goto fail;
+  if (!typed(env, states, napi_uint32_array, &data, &len) || len != npeers) {
+    *why = "peer states must be a Uint32Array of one per peer";
+    goto fail;
+  }
+  const uint32_t *state = (const uint32_t *)data;
+  if (napi_create_reference(env, states, 1, &p->refs[p->nrefs++]) != napi_ok) goto fail;
   bool is_array = false;
   uint32_t nwin = 0;
   if (napi_is_array(env, windows, &is_array) != napi_ok || !is_array || napi_get_array_length(env, windows, &nwin) != napi_ok || nwin != npeers) {
@@ -617,6 +627,7 @@ static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_v
       goto fail;
     }
     x->replay = (uint32_t *)data;
+    x->state = state + i;
     if (napi_create_reference(env, w, 1, &p->refs[p->nrefs++]) != napi_ok) goto fail;
     if (!peer_parse(at, x)) {
       *why = "a peer's keys could not be set up";
@@ -804,11 +815,11 @@ static napi_value fp_new(napi_env env, napi_callback_info info) {
   return self;
 }
 
-// install(program: Uint8Array | null, windows: Uint32Array[], counters: Float64Array)
-// -- replaces the program whole; null: everything goes to JS.
+// install(program: Uint8Array | null, windows: Uint32Array[], peerStates: Uint32Array,
+//         counters: Float64Array) -- replaces the program whole; null: everything goes to JS.
 static napi_value fp_install(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   fastpath_t *fp = self_of(env, info, &argc, argv);
   if (!fp) return NULL;
   napi_valuetype t = napi_undefined;
@@ -817,8 +828,8 @@ static napi_value fp_install(napi_env env, napi_callback_info info) {
   if (t != napi_null) {
     void *data = NULL;
     size_t n = 0;
-    const char *why = "install(program: Uint8Array | null, windows: Uint32Array[], counters: Float64Array)";
-    if (argc < 3 || !typed(env, argv[0], napi_uint8_array, &data, &n) || !(next = program_parse(env, data, n, argv[1], argv[2], &why))) {
+    const char *why = "install(program: Uint8Array | null, windows: Uint32Array[], peerStates: Uint32Array, counters: Float64Array)";
+    if (argc < 4 || !typed(env, argv[0], napi_uint8_array, &data, &n) || !(next = program_parse(env, data, n, argv[1], argv[2], argv[3], &why))) {
       napi_throw_type_error(env, "EINVAL", why);
       return NULL;
     }
