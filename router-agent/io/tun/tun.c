@@ -184,13 +184,23 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   tun_t *t = (tun_t *)h->data;
   napi_env env = t->env;
-  pass_t pass = {.t = t};
+  pass_t pass;
+  pass.t = t;
+  pass.scope = NULL;
+  pass.n = pass.nsegs = 0;
   uint32_t reads = 0;
   int err = 0;
+  // A packet that wakes an idle device is most likely alone: reading on to
+  // hear EAGAIN would put a system call on the latency path. Busy (the last
+  // wake-up brought several, or came within a millisecond), the device is
+  // drained in batches; a packet left behind wakes the poll again at once.
+  uint64_t now = uv_now(h->loop);
+  uint32_t limit = t->last_reads > 1 || now - t->last_wake_ms <= 1 ? BATCH_MAX : 1;
+  t->last_wake_ms = now;
   if (status < 0) {
     err = -status;
   } else {
-    while (reads < BATCH_MAX && pass.n < BATCH_MAX) {
+    while (reads < limit && pass.n < BATCH_MAX) {
       ssize_t r = read(t->fd, t->buf, READ_SIZE);
       if (r > 0) {
         reads++;
@@ -203,6 +213,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       break;
     }
   }
+  t->last_reads = reads;
   // What the fast path sealed leaves now, ahead of what JS will decide.
   if (t->fp) fastpath_flush(t->fp);
   // A device that fails to read (e.g. deleted under us) would wake us forever.

@@ -51,6 +51,8 @@ typedef struct {
   uint32_t fp_slot;
   uint8_t *seg;             // packets cut from one read, before they go to the fast path or JS
   size_t seg_used;
+  uint32_t last_reads;      // packets read at the last wake-up
+  uint64_t last_wake_ms;    // loop time of the last wake-up
 } tun_t;
 
 // Set on every Tun object (napi_type_tag_object), so a FastPath is never handed something else.

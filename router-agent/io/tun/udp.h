@@ -46,6 +46,7 @@ typedef struct {
   // receive
   uint8_t *rbuf;           // BATCH * RECV_SIZE
   struct mmsghdr rmsg[BATCH];
+  int rdirty;              // rmsg entries the kernel may have changed since they were last reset
   struct iovec riov[BATCH];
   addr_t raddr[BATCH];
   // send queue: a ring of copies
