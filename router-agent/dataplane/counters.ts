@@ -1,6 +1,8 @@
 // Counters the data plane keeps as plain numbers on the packet path; the
 // metrics exporter reads them through DataPlane.snapshot().
 
+import type { FastPathTotals } from './fast-path-program.js';
+
 export const DROP_REASONS = [
   'no_route', // no rule for (VRF, destination), no table yet, or a delivery into a VRF this agent does not serve
   'no_usable_next_hop', // every primary and the backup are down
@@ -88,12 +90,5 @@ export interface CountersSnapshot {
   rules: RuleCountersSnapshot[];
   peers: PeerCountersSnapshot[];
   /** What the native fast path took and left, while one is attached (its packets are in the counters above too). */
-  fastPath?: {
-    egress: number;
-    ingress: number;
-    accessPunts: number;
-    underlayPunts: number;
-    udpDrops: number;
-    tunErrors: number;
-  };
+  fastPath?: FastPathTotals;
 }
