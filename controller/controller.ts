@@ -11,8 +11,9 @@ import { AdminState, OperState, type FlowRule, type FlowTable, type TableDelta, 
 import type { Route, TableState } from '../proto/gen/switchback/v1/admin.js';
 import { DEFAULT_COST_POLICY, nextCost, type CostPolicy } from './routing/link-cost.js';
 import { changedRules, computeRoutingState, recomputeAfterLinkChange, ruleKey, type GatewayRoutes, type RoutingOptions, type RoutingState } from './routing/index.js';
-import { encodeContent, patchContent, ruleSegments, tableBytes, type EncodedTable } from './table-encodings.js';
-import { canonicalTopology } from './topology/topology-check.js';
+import { encodeSnapshotParts } from '../common/table-codec.js';
+import { encodeContent, patchContent, ruleSegments, tableBytes, tableParts, type EncodedTable } from './table-encodings.js';
+import { canonicalTopology, patchLinkState, type LinkStatePatch } from './topology/topology-check.js';
 import { checkTopology, diffTopology, mergeOperational, withDefaults, type TopologyChange } from './topology/topology-diff.js';
 import { EventHub, type Listener } from './events.js';
 import type { JournalEntry, LinkKey, Store } from './store/store.js';
@@ -60,7 +61,7 @@ export class Controller {
   private state: RoutingState | undefined;
   /** What is known of each stored table (content hash, version, size), kept in step with commits. */
   private stored: Map<string, StoredTableInfo> | undefined;
-  private canonicalCache: { stored: Topology; canonical: Topology; json: string } | undefined;
+  private canonicalCache: { stored: Topology; canonical: Topology; json?: string } | undefined;
   /** The encoding of stored tables this controller built or checked (table-encodings.ts). */
   private readonly encoded = new Map<string, EncodedTable>();
 
@@ -302,11 +303,9 @@ export class Controller {
     return link;
   }
 
-  private setLink(id: string, actor: string, action: string, summary: string, patch: Partial<Link>): JournalEntry {
-    return this.change(actor, action, id, summary, (m) => ({
-      ...m,
-      links: m.links.map((l) => (l.id === id ? { ...l, ...patch } : l)),
-    }));
+  /** A change of one link's state: only that link is checked (topology-check patchLinkState). */
+  private setLink(id: string, actor: string, action: string, summary: string, patch: LinkStatePatch): JournalEntry {
+    return this.change(actor, action, id, summary, { checked: (m) => patchLinkState(m, id, patch) });
   }
 
   private upsert(actor: string, kind: 'site' | 'gateway' | 'link', id: string, mutate: (t: Topology) => Topology): JournalEntry {
@@ -328,15 +327,24 @@ export class Controller {
     action: string,
     subject: string,
     summary: string,
-    mutate: (t: Topology) => Topology,
+    /** Returns the new model, or (`checked`) the new model already checked and canonical, `before` itself when unchanged. */
+    mutate: ((t: Topology) => Topology) | { checked: (t: Topology) => Topology },
     /** New states of existing links' keys (rotation, controller/link-keys). */
     keyUpdates?: ReadonlyMap<string, LinkKey>,
   ): JournalEntry {
-    const { canonical: before, json: beforeJson } = this.canonicalStored();
-    // Defaults fill what an admin request may leave out (node id, admin
-    // state, MTU); the check returns the canonical, frozen model or throws.
-    const next = checkTopology(withDefaults(mutate(before), before));
-    const modelChanged = JSON.stringify(next) !== beforeJson;
+    const cached = this.canonicalStored();
+    const before = cached.canonical;
+    let next: Topology;
+    let modelChanged: boolean;
+    if (typeof mutate === 'function') {
+      // Defaults fill what an admin request may leave out (node id, admin
+      // state, MTU); the check returns the canonical, frozen model or throws.
+      next = checkTopology(withDefaults(mutate(before), before));
+      modelChanged = JSON.stringify(next) !== (cached.json ??= JSON.stringify(before));
+    } else {
+      next = mutate.checked(before);
+      modelChanged = next !== before;
+    }
 
     const keys = this.store.linkKeys();
     // The keys the stored tables were built with (this change may replace some).
@@ -422,6 +430,8 @@ export class Controller {
       removedKeys,
     });
     this.state = state;
+    // The committed model is `next` (canonical): the next change starts from it.
+    if (modelChanged) this.canonicalCache = { stored: this.store.topology(), canonical: next };
     for (const [gw, b] of built) {
       this.stored!.set(gw, { hash: b.enc.hash, ruleCount: b.enc.ruleCount, version: entry.seq, epoch: this.store.epoch });
       this.encoded.set(gw, { ...b.enc, version: entry.seq });
@@ -449,11 +459,16 @@ export class Controller {
    * The stored bytes and hash of a gateway's current table, when this
    * controller built or checked them (no store read, no decoding).
    */
-  encodedTable(gatewayId: string): { version: number; hash: Buffer; bytes: () => Buffer } | undefined {
+  encodedTable(gatewayId: string): { version: number; hash: Buffer; bytes: () => Buffer; snapshot: () => Buffer } | undefined {
     const e = this.encoded.get(gatewayId);
     const stored = this.storedTables().get(gatewayId);
     if (!e || !stored || e.version !== stored.version) return undefined;
-    return { version: e.version, hash: e.hash, bytes: () => tableBytes(e, e.version, stored.epoch) };
+    return {
+      version: e.version,
+      hash: e.hash,
+      bytes: () => tableBytes(e, e.version, stored.epoch),
+      snapshot: () => encodeSnapshotParts(tableParts(e, e.version, stored.epoch), e.hash),
+    };
   }
 
   /**
@@ -486,16 +501,15 @@ export class Controller {
   }
 
   /**
-   * The stored model in canonical form and as JSON, worked out once per
-   * model the store returns (it returns the same frozen object until a
-   * commit changes the model): every change starts from it.
+   * The stored model in canonical form (and its JSON, filled in by the
+   * first change that compares whole models), worked out once per model the
+   * store returns (it returns the same frozen object until a commit changes
+   * the model; a commit here sets it to the model it committed): every
+   * change starts from it.
    */
-  private canonicalStored(): { canonical: Topology; json: string } {
+  private canonicalStored(): { canonical: Topology; json?: string } {
     const stored = this.store.topology();
-    if (this.canonicalCache?.stored !== stored) {
-      const canonical = canonicalTopology(stored);
-      this.canonicalCache = { stored, canonical, json: JSON.stringify(canonical) };
-    }
+    if (this.canonicalCache?.stored !== stored) this.canonicalCache = { stored, canonical: canonicalTopology(stored) };
     return this.canonicalCache;
   }
 

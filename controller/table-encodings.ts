@@ -73,5 +73,10 @@ export function patchContent(base: EncodedTable, indices: readonly number[], rul
 
 /** The stored form of a table: its content's bytes under a header with version and epoch. */
 export function tableBytes(enc: EncodedTable, version: number, epoch: number): Buffer {
-  return Buffer.concat([encodeTableHeader(enc.gatewayId, enc.nodeId, version, epoch), ...ruleSegments(enc.rules), enc.peersBytes]);
+  return Buffer.concat(tableParts(enc, version, epoch));
+}
+
+/** tableBytes in parts (their concatenation), for a caller that copies them into something larger. */
+export function tableParts(enc: EncodedTable, version: number, epoch: number): Uint8Array[] {
+  return [encodeTableHeader(enc.gatewayId, enc.nodeId, version, epoch), ...ruleSegments(enc.rules), enc.peersBytes];
 }

@@ -179,19 +179,25 @@ export function recomputeAfterLinkChange(
   }
   for (const g of groupPos.keys()) groupDist[g] = groupDistance(nodes.groups[g]!, siteDist, n);
 
-  // 2. Which routes to recompute: mark[s * G + g].
+  // 2. Which routes to recompute. The route of s to g reads d_g at s and at
+  // its neighbours: a group whose distance changed at x is a candidate at x
+  // and at every neighbour of x. Kept as lists per gateway (a fleet-wide
+  // change moves every group's distance at one hub: a gateway-by-group
+  // matrix would be filled and scanned for a million entries).
   const { arcStart, arcNbr } = links;
-  const mark = new Uint8Array(n * G);
-  const anyMark = new Uint8Array(n);
+  const changedAt: (number[] | undefined)[] = new Array(n);
+  const touched = new Uint8Array(n);
   for (const [g, pos] of groupPos) {
     for (const x of pos) {
-      mark[x * G + g] = 1;
-      anyMark[x] = 1;
-      for (let a = arcStart[x]!; a < arcStart[x + 1]!; a++) {
-        mark[arcNbr[a]! * G + g] = 1;
-        anyMark[arcNbr[a]!] = 1;
-      }
+      const list = changedAt[x];
+      if (list) list.push(g);
+      else changedAt[x] = [g];
     }
+  }
+  for (let x = 0; x < n; x++) {
+    if (!changedAt[x]) continue;
+    touched[x] = 1;
+    for (let a = arcStart[x]!; a < arcStart[x + 1]!; a++) touched[arcNbr[a]!] = 1;
   }
   // Changed distances between two members of a gateway's closed neighbourhood.
   const pairsAt = new Map<number, number[]>();
@@ -210,31 +216,6 @@ export function recomputeAfterLinkChange(
       for (let a = arcStart[x]!; a < arcStart[x + 1]!; a++) if (stamp[arcNbr[a]!] === r) addPair(arcNbr[a]!, r, x);
     }
   }
-  // Such a pair matters to a group only through the outcome of an LFA test
-  // (d(N) < dist(N,S) + d(S), d(N) < dist(N,P) + d(P)); d is unchanged around
-  // S for groups not marked yet, so a group needs recomputing only where an
-  // outcome flips. Checking costs O(pairs) per group, recomputing O(degree):
-  // with many pairs, every group of the gateway is recomputed instead.
-  const before = prev.rows;
-  for (const [s, list] of pairsAt) {
-    const all = list.length > 2 * (arcStart[s + 1]! - arcStart[s]!);
-    for (let g = 0; g < G; g++) {
-      if (mark[s * G + g]) continue;
-      const d = groupDist[g]!;
-      let flips = all;
-      for (let i = 0; i < list.length && !flips; i += 2) {
-        const p = list[i]!;
-        const q = list[i + 1]!;
-        // Test "d(N) < dist(N, M) + d(M)" with M = S (LFA) or M = a primary P;
-        // distances are symmetric, so (q, p) is in the list too.
-        flips = d[q]! < before[p]![q]! + d[p]! !== d[q]! < rows[p]![q]! + d[p]!;
-      }
-      if (flips) {
-        mark[s * G + g] = 1;
-        anyMark[s] = 1;
-      }
-    }
-  }
 
   // 3. Recompute, and find the gateways whose rules really changed.
   const inputs = { links, rows, groupDist, maxEcmp: options.maxEcmp, preferNodeProtecting: options.preferNodeProtecting };
@@ -243,6 +224,10 @@ export function recomputeAfterLinkChange(
   const probe = new State({ ...prev, links, rows, siteDist, groupDist, blocks, changedGateways: new Set() });
   const groups: number[] = [];
   const moved = new Map<number, readonly number[] | null>();
+  // Per group: the gateway (s + 1) that listed it last, as a candidate and as moved.
+  const candidateOf = new Int32Array(G);
+  const movedOf = new Int32Array(G);
+  const before = prev.rows;
   for (let s = 0; s < n; s++) {
     if (arcsChanged[s]) {
       moved.set(s, null);
@@ -250,27 +235,69 @@ export function recomputeAfterLinkChange(
       for (let g = 0; g < G && !changed.has(s); g++) if (!sameRoute(prev, probe, s, g)) changed.add(s);
       continue;
     }
-    if (!anyMark[s]) continue;
+    const pairs = pairsAt.get(s);
+    if (!touched[s] && !pairs) continue;
+    const tag = s + 1;
     groups.length = 0;
-    for (let g = 0, base = s * G; g < G; g++) if (mark[base + g]) groups.push(g);
+    for (let a = arcStart[s]! - 1; a < arcStart[s + 1]!; a++) {
+      const list = changedAt[a < arcStart[s]! ? s : arcNbr[a]!];
+      if (!list) continue;
+      for (let i = 0; i < list.length; i++) {
+        const g = list[i]!;
+        if (candidateOf[g] !== tag) {
+          candidateOf[g] = tag;
+          groups.push(g);
+        }
+      }
+    }
+    if (pairs && groups.length < G) {
+      // Such a pair matters to a group only through the outcome of an LFA
+      // test (d(N) < dist(N,S) + d(S), d(N) < dist(N,P) + d(P)); d is
+      // unchanged around S for groups not listed yet, so a group needs
+      // recomputing only where an outcome flips. Checking costs O(pairs)
+      // per group, recomputing O(degree): with many pairs, every group of
+      // the gateway is recomputed instead.
+      const all = pairs.length > 2 * (arcStart[s + 1]! - arcStart[s]!);
+      for (let g = 0; g < G; g++) {
+        if (candidateOf[g] === tag) continue;
+        const d = groupDist[g]!;
+        let flips = all;
+        for (let i = 0; i < pairs.length && !flips; i += 2) {
+          const p = pairs[i]!;
+          const q = pairs[i + 1]!;
+          // Test "d(N) < dist(N, M) + d(M)" with M = S (LFA) or M = a primary P;
+          // distances are symmetric, so (q, p) is in the list too.
+          flips = d[q]! < before[p]![q]! + d[p]! !== d[q]! < rows[p]![q]! + d[p]!;
+        }
+        if (flips) {
+          candidateOf[g] = tag;
+          groups.push(g);
+        }
+      }
+    }
+    if (!groups.length) continue;
     // The groups whose rule at s moves: next hops (arcs of s are unchanged,
     // so equal offsets are equal hops), or, with the same next hops
     // (tables carry no costs), reachability flipping (forward <-> drop) or
     // an anycast destination moving.
     const here: number[] = [];
     const pb = prev.blocks[s]!;
-    blocks[s] = patchBlock(inputs, s, pb, groups, (g) => here.push(g));
-    for (const g of groups) {
-      const dOld = prev.groupDist[g]!;
-      const dNew = groupDist[g]!;
-      // The same distances (not recomputed): the same reachability, and the
-      // same owning sites' distances, so the same anycast destination.
-      if (dOld === dNew) continue;
+    blocks[s] = patchBlock(inputs, s, pb, groups, (g) => {
+      movedOf[g] = tag;
+      here.push(g);
+    });
+    // Reachability and anycast destination at s depend on the distances at
+    // s only: the groups whose distance changed here (changedAt).
+    const own = changedAt[s];
+    for (let i = 0; own && i < own.length; i++) {
+      const g = own[i]!;
+      if (movedOf[g] === tag) continue;
       if (
-        (dOld[s] === Infinity) !== (dNew[s] === Infinity) ||
+        (prev.groupDist[g]![s] === Infinity) !== (groupDist[g]![s] === Infinity) ||
         (nodes.groups[g]!.length > 1 && prev.destSite(g, s) !== probe.destSite(g, s))
       ) {
-        if (!here.includes(g)) here.push(g);
+        movedOf[g] = tag;
+        here.push(g);
       }
     }
     if (here.length) {

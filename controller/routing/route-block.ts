@@ -44,6 +44,9 @@ export class GatewayRouter {
   readonly prim: Uint16Array;
   /** Backup of the last route() call. */
   backup = NO_ARC;
+  /** d(S) of the last route() call that forwarded (dN holds its neighbours' distances); -1 after any other. */
+  private lastDS = -1;
+  private lastCount = 0;
 
   constructor(private readonly inp: BlockInputs, private readonly s: number) {
     const { arcStart, arcNbr, arcCost } = inp.links;
@@ -68,17 +71,33 @@ export class GatewayRouter {
    * this.prim) and sets this.backup. 0 primaries for deliver and drop.
    */
   route(g: number): number {
-    this.backup = NO_ARC;
     const d = this.inp.groupDist[g]!;
     const dS = d[this.s]!;
     const deg = this.deg;
-    if (dS === 0 || dS === Infinity || deg === 0) return 0;
+    if (dS === 0 || dS === Infinity || deg === 0) {
+      this.backup = NO_ARC;
+      this.lastDS = -1;
+      return 0;
+    }
     const { nb, cost, dN, isPrim, prim, distNS } = this;
+    // The route is a function of d(S) and the neighbours' distances (the
+    // rest is fixed for S): a group that has the same ones as the group
+    // routed last has its route, still in prim and backup. Consecutive
+    // groups often do (from an office, every other office is reached alike).
+    let same = dS === this.lastDS;
+    for (let k = 0; k < deg; k++) {
+      const v = d[nb[k]!]!;
+      if (dN[k] !== v) {
+        same = false;
+        dN[k] = v;
+      }
+    }
+    if (same) return this.lastCount;
+    this.backup = NO_ARC;
     const maxEcmp = this.inp.maxEcmp;
     let np = 0;
     for (let k = 0; k < deg; k++) {
-      const v = d[nb[k]!]!;
-      dN[k] = v;
+      const v = dN[k]!;
       if (np < maxEcmp && cost[k]! + v === dS) {
         prim[np++] = k;
         isPrim[k] = 1;
@@ -114,6 +133,8 @@ export class GatewayRouter {
       }
     }
     this.backup = best;
+    this.lastDS = dS;
+    this.lastCount = np;
     return np;
   }
 }

@@ -57,7 +57,7 @@ export async function startNatsSouthbound(core: SessionCore, store: Pick<Store, 
     throw new SwitchbackError('UNAVAILABLE', `cannot open the JetStream KV bucket ${TABLES_BUCKET} (is JetStream enabled?): ${(err as Error).message}`, { cause: err });
   }
 
-  const kvWriter = new KvWriter(kv, (gw) => core.currentSnapshot(gw), opts.isRevoked ?? (() => false));
+  const kvWriter = new KvWriter(kv, (gw) => core.currentSnapshot(gw), opts.isRevoked ?? (() => false), () => core.pushesSettled(), opts.clock);
   const offJournal = core.ctl.on((e) => {
     if (e.type === 'journal') for (const t of e.entry.tables) kvWriter.changed(t.gatewayId);
     else if (e.type === 'revoked') kvWriter.changed(e.gatewayId);
@@ -182,13 +182,22 @@ function publish(nc: NatsConnection, subject: string, data: Uint8Array): void {
 /** Puts in flight at once: JetStream stores them in order, more only queue (and time out) there. */
 const KV_CONCURRENCY = 16;
 const KV_DELAY_MS = 250;
+/** How often writes held back for pushes look again. */
+const KV_RECHECK_MS = 50;
+/** Writes wait for pushes at most this long after their gateway's table changed. */
+const KV_MAX_DEFER_MS = 2_000;
 
 /**
  * Keeps the KV bucket at every gateway's newest table. A gateway whose
  * table changed waits in a set (once, however often it changed); at most
  * KV_CONCURRENCY puts are in flight and each writes the table that is newest
  * when it starts. Pushes to agents go first: the bucket is for agents that
- * start while the controller is down, not for the live path.
+ * start while the controller is down, not for the live path. So no put
+ * starts while pushes wait for their acks (a fleet-wide change writes a
+ * table per gateway, 70 MB at 1,000 gateways, and the controller, the NATS
+ * server and the agents applying the pushes share the CPUs), unless the
+ * oldest waiting write has waited KV_MAX_DEFER_MS: an agent that never
+ * acknowledges does not hold the bucket back for longer.
  */
 class KvWriter {
   private readonly queue = new Set<string>();
@@ -202,7 +211,13 @@ class KvWriter {
     /** The gateway's current table as TableSnapshot bytes. */
     private readonly current: (gatewayId: string) => Uint8Array | undefined,
     private readonly isRevoked: (gatewayId: string) => boolean,
+    /** Whether every push sent so far has been acknowledged. */
+    private readonly pushesSettled: () => boolean,
+    private readonly clock: Clock,
   ) {}
+
+  /** When the queue last went from empty to not empty. */
+  private waitingSince = 0;
 
   /** Queues the gateways whose bucket entry is missing or older than their table. */
   async syncAll(store: Pick<Store, 'tables'>): Promise<void> {
@@ -227,15 +242,19 @@ class KvWriter {
   }
 
   changed(gatewayId: string): void {
+    if (this.queue.size === 0) this.waitingSince = this.clock.now();
     this.queue.add(gatewayId);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      // After the pushes of this change have gone out (and coalescing a burst of changes).
-      setTimeout(() => {
-        this.scheduled = false;
-        this.pump();
-      }, KV_DELAY_MS).unref();
-    }
+    // After the pushes of this change have gone out (and coalescing a burst of changes).
+    this.schedule(KV_DELAY_MS);
+  }
+
+  private schedule(ms: number): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setTimeout(() => {
+      this.scheduled = false;
+      this.pump();
+    }, ms).unref();
   }
 
   idle(): Promise<void> {
@@ -248,11 +267,15 @@ class KvWriter {
   }
 
   private pump(): void {
+    // A revoked gateway's entry is purged at once: it holds keys its peers no longer use.
+    const hold = this.queue.size > 0 && !this.pushesSettled() && this.clock.now() - this.waitingSince < KV_MAX_DEFER_MS;
+    if (hold) this.schedule(KV_RECHECK_MS);
     for (const gw of this.queue) {
       if (this.busy.size >= KV_CONCURRENCY || this.closed) break;
       if (this.busy.has(gw)) continue;
-      this.queue.delete(gw);
       const revoked = this.isRevoked(gw);
+      if (hold && !revoked) continue;
+      this.queue.delete(gw);
       const cur = revoked ? undefined : this.current(gw);
       if (!cur && !revoked) continue;
       this.busy.add(gw);

@@ -27,7 +27,8 @@ export interface SessionController {
   recordAck(gatewayId: string, version: number, transport: string): void;
   reportLink(r: LinkReportInput): unknown;
   /** The current table's stored bytes and hash, when the controller keeps them (no decoding). */
-  encodedTable?(gatewayId: string): { version: number; hash: Buffer; bytes: () => Buffer } | undefined;
+  /** `snapshot`: the TableSnapshot bytes (table and hash), built in one copy. */
+  encodedTable?(gatewayId: string): { version: number; hash: Buffer; bytes: () => Buffer; snapshot?: () => Buffer } | undefined;
 }
 
 /** One agent's connection as its transport presents it. */
@@ -231,9 +232,20 @@ export class SessionCore {
    */
   currentSnapshot(gw: string): Buffer | undefined {
     const e = this.ctl.encodedTable?.(gw);
-    if (e && e.version === this.currentVersion(gw)?.version) return encodeSnapshotBytes(e.bytes(), e.hash);
+    if (e && e.version === this.currentVersion(gw)?.version) return e.snapshot?.() ?? encodeSnapshotBytes(e.bytes(), e.hash);
     const cur = this.currentTable(gw);
     return cur && encodeTableSnapshot(cur.table, cur.hash);
+  }
+
+  /**
+   * Whether every push built so far has been acknowledged (or its session
+   * ended) and none waits to be built: background work (the NATS bucket)
+   * waits for this so as not to slow the agents applying a change.
+   */
+  pushesSettled(): boolean {
+    if (this.moved.size) return false;
+    for (const s of this.live.values()) if (s.awaitingAck) return false;
+    return true;
   }
 
   /** @internal The delta a change carried from `baseVersion` to `version`, while its push is not built yet. */
@@ -318,6 +330,11 @@ export class AgentSession {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** A push was sent and not acknowledged, or one is due. */
+  get awaitingAck(): boolean {
+    return this.inflight !== undefined || this.dirty;
   }
 
   /** The version the agent acknowledged or proved it holds. */

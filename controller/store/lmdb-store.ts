@@ -61,6 +61,7 @@ export class LmdbStore implements Store, CaStore {
   private readonly enrollmentsDb: Database<Enrollment, string>;
   private readonly credentialsDb: Database<AdminCredential, string>;
   private cachedTopology: Topology | undefined;
+  private cachedKeys: Map<string, LinkKey> | undefined;
   private readonly path: string;
   private failedBackgroundWrites = 0;
 
@@ -164,7 +165,10 @@ export class LmdbStore implements Store, CaStore {
   }
 
   linkKeys(): Map<string, LinkKey> {
-    return new Map([...this.keysDb.getRange()].map((e) => [e.key, e.value]));
+    // Every change reads them (a table carries its links' keys): kept as
+    // read, in step with commits, instead of decoding thousands per change.
+    this.cachedKeys ??= new Map([...this.keysDb.getRange()].map((e) => [e.key, e.value]));
+    return new Map(this.cachedKeys);
   }
 
   ack(gatewayId: string): AckState | undefined {
@@ -205,11 +209,12 @@ export class LmdbStore implements Store, CaStore {
   }
 
   commit(c: Commit): JournalEntry {
+    let nextTopology: Topology | undefined;
     const entry = this.guard(() =>
       this.env.transactionSync(() => {
         const seq = this.lastSeq() + 1;
         const versions: { gatewayId: string; version: number }[] = [];
-        if (c.topology) this.writeTopology(c.topology);
+        if (c.topology) nextTopology = this.writeTopology(c.topology);
         for (const [gatewayId, content] of c.tables ?? []) {
           // The journal sequence number is the version: versions only grow,
           // across restarts too, and a version names the change that made it.
@@ -249,7 +254,12 @@ export class LmdbStore implements Store, CaStore {
         return e;
       }),
     );
-    if (c.topology) this.cachedTopology = undefined;
+    if (c.topology) this.cachedTopology = nextTopology;
+    if (this.cachedKeys) {
+      // What the database now holds, read back (not the caller's objects).
+      for (const linkId of c.keys?.keys() ?? []) this.cachedKeys.set(linkId, this.keysDb.get(linkId)!);
+      for (const linkId of c.removedKeys ?? []) this.cachedKeys.delete(linkId);
+    }
     return entry;
   }
 
@@ -292,16 +302,23 @@ export class LmdbStore implements Store, CaStore {
     if (closed) log.warn('store: pending background writes did not finish; closed without them', { failed: this.failedBackgroundWrites });
   }
 
-  private writeTopology(t: Topology): void {
-    this.replaceAll('vrfs', t.vrfs, (v) => v.name);
-    this.replaceAll('sites', t.sites, (s) => s.id);
-    this.replaceAll('gateways', t.gateways, (g) => g.id);
-    this.replaceAll('links', t.links, (l) => l.id);
-    this.replaceAll('prefixes', t.prefixes, (p) => [p.siteId, p.vrf, p.cidr]);
+  /** Writes the model; returns what topology() reads back afterwards when that is known without reading (nothing added). */
+  private writeTopology(t: Topology): Topology | undefined {
+    const vrfs = this.replaceAll('vrfs', t.vrfs, (v) => v.name);
+    const sites = this.replaceAll('sites', t.sites, (s) => s.id);
+    const gateways = this.replaceAll('gateways', t.gateways, (g) => g.id);
+    const links = this.replaceAll('links', t.links, (l) => l.id);
+    const prefixes = this.replaceAll('prefixes', t.prefixes, (p) => [p.siteId, p.vrf, p.cidr]);
+    if (!vrfs || !sites || !gateways || !links || !prefixes) return undefined;
+    return Object.freeze({ vrfs, sites, gateways, links, prefixes });
   }
 
-  /** Makes a model database hold exactly `items`, writing only what differs. */
-  private replaceAll<T>(kind: Kind, items: readonly T[], keyOf: (t: T) => unknown): void {
+  /**
+   * Makes a model database hold exactly `items`, writing only what differs.
+   * Returns the items in database order as topology() would read them back,
+   * when that follows from the kept model (no item added), else undefined.
+   */
+  private replaceAll<T>(kind: Kind, items: readonly T[], keyOf: (t: T) => unknown): T[] | undefined {
     const db = this.model[kind];
     const wanted = new Map<string, { key: unknown; value: T }>();
     for (const item of items) {
@@ -312,12 +329,28 @@ export class LmdbStore implements Store, CaStore {
     // database holds, keys included), else read now.
     const cached = this.cachedTopology?.[kind] as readonly T[] | undefined;
     const stored = cached ? cached.map((value) => ({ key: keyOf(value), value })) : db.getRange();
+    const kept: T[] | undefined = cached ? [] : undefined;
     for (const { key, value } of stored) {
-      const w = wanted.get(JSON.stringify(key));
-      if (!w) db.remove(key);
-      else if (JSON.stringify(w.value) === JSON.stringify(value)) wanted.delete(JSON.stringify(key));
+      const k = JSON.stringify(key);
+      const w = wanted.get(k);
+      if (!w) {
+        db.remove(key);
+        continue;
+      }
+      wanted.delete(k);
+      // The caller's frozen objects are kept in place of equal ones: a
+      // model that shares most objects with the last one (a link's state
+      // changed) is then compared by identity.
+      if (w.value === value || JSON.stringify(w.value) === JSON.stringify(value)) {
+        kept?.push(Object.isFrozen(w.value) ? w.value : value);
+        continue;
+      }
+      const v = plain(w.value);
+      db.put(key, v);
+      kept?.push(deepFreeze(v));
     }
     for (const { key, value } of wanted.values()) db.put(key, plain(value));
+    return wanted.size === 0 && kept ? Object.freeze(kept) as T[] : undefined;
   }
 
   /**

@@ -17,6 +17,8 @@ import { subjects } from '../../controller/southbound/nats-subjects.js';
 import { Southbound } from '../../controller/southbound/southbound.js';
 import { LmdbStore } from '../../controller/store/lmdb-store.js';
 import { NatsTransport } from '../../router-agent/control/nats-transport.js';
+import type { TableDelta } from '../../common/model.js';
+import type { SessionResponse } from '../../proto/gen/switchback/v1/session.js';
 import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
 import { fleetTopology } from '../helpers/fleet-topology.js';
 import { CONTRACT_GATEWAYS, OFFICES, runTransportContract, until } from './transport-contract.js';
@@ -84,6 +86,53 @@ n.after(async () => {
   setLogSink(restore);
   await Promise.all(conns.map((c) => c.close()));
   await stopNatsController(r);
+});
+
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+async function eventually(cond: () => Promise<boolean>, what: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.unreachable(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+// First in this suite: no other session may have a push waiting for its ack.
+n('the bucket is written once the pushes are acknowledged; without the ack it follows a while later', async () => {
+  const gw = 'o0005';
+  const t = new NatsTransport({ servers: r.server.url, gatewayId: gw, nkeySeed: r.seeds.get(gw)! });
+  const bucketVersion = async () => (await t.fetchLatest())?.table?.version;
+  const held = r.ctl.store.table(gw)!;
+  const got: SessionResponse[] = [];
+  const s = await t.open({ gatewayId: gw, heldVersion: held.version, heldEpoch: held.epoch, tableHash: tableHash(held), agentVersion: '' }, { message: (m) => got.push(m), closed: () => {} });
+  await until(() => got.length === 1, 'the answer to the Hello');
+  assert.is(got[0]!.body?.$case, 'inSync');
+  assert.is(await bucketVersion(), held.version);
+  const ack = (m: SessionResponse) => {
+    assert.is(m.body?.$case, 'delta');
+    const d = (m.body as { delta: TableDelta }).delta;
+    s.send({ body: { $case: 'ack', ack: { gatewayId: gw, epoch: m.epoch, version: d.version, tableHash: Buffer.from(d.tableHash) } } });
+  };
+
+  r.ctl.drainLink(`${gw}--dc-a`, 'test');
+  const second = r.ctl.store.table(gw)!.version;
+  await until(() => got.length === 2, 'the push');
+  // Well past the delay that coalesces changes (250 ms): the bucket waits for the ack.
+  await sleep(700);
+  assert.is(await bucketVersion(), held.version, 'not written while the push waits for its ack');
+  ack(got[1]!);
+  await eventually(async () => (await bucketVersion()) === second, 'the bucket written after the ack', 2000);
+
+  r.ctl.undrainLink(`${gw}--dc-a`, 'test');
+  const third = r.ctl.store.table(gw)!.version;
+  await until(() => got.length === 3, 'the second push');
+  await eventually(async () => (await bucketVersion()) === third, 'the bucket written without the ack', 6000);
+  assert.ok(r.sb.core.session(gw)?.awaitingAck, 'the push is still not acknowledged');
+  // Leave no push waiting for the tests after this one.
+  ack(got[2]!);
+  await until(() => !r.sb.core.session(gw)?.awaitingAck, 'the ack recorded');
+  s.close();
+  await t.close();
 });
 
 n("a gateway's credentials cannot subscribe to or publish on another gateway's subjects", async () => {
