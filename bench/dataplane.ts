@@ -40,12 +40,16 @@ const { values: opts } = parseArgs({
     // Pause before the ping (after the TCP tests), e.g. to let a loaded
     // machine calm down; 0 pings right after them.
     'ping-settle': { type: 'string', default: '0' },
+    // Pings per round. RTTs on a shared machine have a long tail (a ping
+    // that meets a timer or another process waits), so the average of 100
+    // moved by 30% from round to round; 1,000 (10 s) settle it.
+    pings: { type: 'string', default: '1000' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-aead-js,sb-aead-dgram,sb-gre] [--json FILE] [--cpu-prof DIR] [--ping-settle MS] [--nice=N]');
+  console.log('usage: npm run bench:dataplane [-- --seconds N] [--rounds N] [--only plain,vxlan,openvpn,wireguard-go,sb-aead,sb-aead-js,sb-aead-dgram,sb-gre] [--json FILE] [--cpu-prof DIR] [--ping-settle MS] [--pings N] [--nice=N]');
   process.exit(0);
 }
 const SECONDS = Number(opts.seconds);
@@ -54,7 +58,11 @@ if (!Number.isInteger(SECONDS) || SECONDS < 1 || SECONDS > 60) {
   process.exit(2);
 }
 const PING_SETTLE_MS = Number(opts['ping-settle']);
-const PING_COUNT = 100;
+const PING_COUNT = Number(opts.pings);
+if (!Number.isInteger(PING_COUNT) || PING_COUNT < 10 || PING_COUNT > 100_000) {
+  console.error(`--pings must be an integer 10-100000, got '${opts.pings}'`);
+  process.exit(2);
+}
 const NICE = Number(opts.nice);
 if (!Number.isInteger(NICE) || NICE < -20 || NICE > 19) {
   console.error(`--nice must be an integer -20..19, got '${opts.nice}'`);
@@ -298,7 +306,7 @@ async function measure(h: NetnsHarness, net: BuiltNetwork, row: Row): Promise<vo
   // JIT-compiled; TCP leaves no backlog when it stops) and before the
   // unlimited UDP flood, which leaves socket and TUN queues to drain.
   if (PING_SETTLE_MS) await new Promise((r) => setTimeout(r, PING_SETTLE_MS));
-  const ping = await h.exec(hostA, 'ping', ['-c', String(PING_COUNT), '-i', '0.01', '-W', '1', '-n', '-q', HOST_B], 30_000);
+  const ping = await h.exec(hostA, 'ping', ['-c', String(PING_COUNT), '-i', '0.01', '-W', '1', '-n', '-q', HOST_B], 30_000 + PING_COUNT * 20);
   const rtt = /= ([\d.]+)\/([\d.]+)\//.exec(ping.stdout);
   if (rtt) {
     row.rttMinMs = Number(rtt[1]);
