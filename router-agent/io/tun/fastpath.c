@@ -19,13 +19,14 @@
 // All of it is only ever touched on the JS thread.
 //
 // The program -- peers, keys, rules -- is compiled by JS
-// (router-agent/dataplane/fast-path-program.ts) into the little-endian
-// layout parsed below and replaced whole on every table or peer change.
+// (router-agent/dataplane/fast-path-program.ts) into a little-endian layout
+// that fastpath-program.c parses, and replaced whole on every table change.
 #define NAPI_VERSION 8
 #include <node_api.h>
 
 #include "aead.h"
 #include "fastpath.h"
+#include "fastpath-program.h"
 #include "napi-errors.h"
 #include "tun.h"
 #include "udp.h"
@@ -37,83 +38,8 @@
 
 #if SWITCHBACK_HAVE_OPENSSL
 
-#define FP_MAGIC 0x50464253u // "SBFP"
-#define FP_FORMAT 2
-#define HEADER_SIZE 48
-#define PEER_SIZE 136
-#define RULE_SIZE 32
-#define MAX_SLOTS 64
-#define REPLAY_BLOCKS 64                   // REPLAY_BITMAP_BITS (2048) / 32
-#define REPLAY_WORDS (REPLAY_BLOCKS + 3)   // bitmap, topHi, topLo, seen
-#define REPLAY_WINDOW (2048 - 32)
-#define TUNNEL_VERSION 1
-#define TYPE_DATA 1
 #define ARENA_SIZE (1 << 19)               // plaintexts waiting for the TUN write
 #define PENDING_MAX COALESCE_BATCH_MAX
-
-enum { ACT_PUNT = 0, ACT_DELIVER = 1, ACT_FORWARD = 2 };
-
-// Indexes into the counters array; per-rule and per-peer counters follow.
-enum {
-  C_EGRESS,         // packets sealed and sent by the fast path
-  C_INGRESS,        // packets opened and delivered by the fast path
-  C_ACCESS_PUNTS,   // packets from a TUN left to JS
-  C_UNDERLAY_PUNTS, // datagrams left to JS
-  C_DELIVERED_BYTES,
-  C_UDP_DROPS,      // sealed, but the socket queue was full
-  C_TUN_ERRORS,     // opened, but the TUN refused the write
-  C_RESERVED,
-  C_BASE
-};
-
-typedef struct {
-  uint32_t node_id;
-  bool sendable;
-  // (up << 16) | tunnel MTU, in a JS Uint32Array: health changes a peer's
-  // state there, without a new program.
-  const uint32_t *state;
-  uint8_t key_id;
-  uint32_t salt; // rendezvous hashing over ECMP next hops
-  addr_t addr;
-  socklen_t alen;
-  EVP_CIPHER_CTX *seal;
-  EVP_CIPHER_CTX *open[3]; // current, previous, next: forKeyId's order
-  int16_t open_id[3];
-  uint32_t *replay;
-} peer_t;
-
-typedef struct {
-  uint32_t vrf;
-  uint8_t family, len, action;
-  uint8_t nprimaries;
-  int32_t primary; // the one primary, or (ECMP) where its primaries start in hops
-  int32_t backup;
-  uint8_t addr[16];
-} rule_t;
-
-typedef struct {
-  int32_t rule; // -1: empty
-} lpm_entry_t;
-
-typedef struct {
-  uint32_t node_id, floor_hi, floor_lo, hash_seed;
-  uint8_t hop_limit;
-  uint32_t nslots;
-  uint32_t slot_vrf[MAX_SLOTS];
-  uint32_t npeers, nrules;
-  peer_t *peers;
-  uint32_t *by_node; // peer indexes sorted by node id
-  rule_t *rules;
-  uint32_t *hops; // ECMP rules' primaries, as peer indexes
-  uint32_t nhops;
-  uint8_t lens4[33], lens6[129]; // distinct prefix lengths, longest first
-  uint32_t nlens4, nlens6;
-  lpm_entry_t *lpm;
-  uint32_t lpm_mask;
-  double *counters;
-  napi_ref *refs; // the counters, the peer states and every replay window: kept alive while in use
-  uint32_t nrefs;
-} program_t;
 
 typedef struct fastpath {
   napi_env env;
@@ -135,17 +61,7 @@ typedef struct fastpath {
 } fastpath_t;
 
 // ---------------------------------------------------------------------------
-// Bytes
-
-static inline uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static inline void put_be32(uint8_t *p, uint32_t v) {
-  p[0] = v >> 24;
-  p[1] = v >> 16;
-  p[2] = v >> 8;
-  p[3] = v;
-}
-static inline uint32_t le32(const uint8_t *p) { return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]; }
-static inline uint16_t le16(const uint8_t *p) { return (uint16_t)(p[1] << 8 | p[0]); }
+// Packets
 
 typedef struct {
   uint8_t family;
@@ -232,50 +148,6 @@ static uint32_t flow_hash(const uint8_t *b, const ip_t *ip, uint32_t seed) {
 }
 
 // ---------------------------------------------------------------------------
-// LPM: one hash table over (VRF, family, length, masked address), probed
-// from the longest length present down.
-
-static uint32_t lpm_hash(uint32_t vrf, uint8_t family, uint8_t len, const uint8_t *addr) {
-  uint32_t h = 2166136261u;
-  uint8_t head[6] = {(uint8_t)(vrf >> 16), (uint8_t)(vrf >> 8), (uint8_t)vrf, family, len, 0};
-  for (int i = 0; i < 6; i++) h = (h ^ head[i]) * 16777619u;
-  uint32_t n = family == 4 ? 4 : 16;
-  for (uint32_t i = 0; i < n; i++) h = (h ^ addr[i]) * 16777619u;
-  return h ^ (h >> 15);
-}
-
-static void mask_addr(const uint8_t *in, uint8_t family, uint8_t len, uint8_t out[16]) {
-  uint32_t n = family == 4 ? 4 : 16;
-  memset(out, 0, 16);
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t bits = len > i * 8 ? len - i * 8 : 0;
-    out[i] = bits >= 8 ? in[i] : bits == 0 ? 0 : (uint8_t)(in[i] & (0xff << (8 - bits)));
-  }
-}
-
-static int32_t lpm_find(const program_t *p, uint32_t vrf, uint8_t family, uint8_t len, const uint8_t masked[16]) {
-  uint32_t n = family == 4 ? 4 : 16;
-  for (uint32_t i = lpm_hash(vrf, family, len, masked) & p->lpm_mask;; i = (i + 1) & p->lpm_mask) {
-    int32_t r = p->lpm[i].rule;
-    if (r < 0) return -1;
-    const rule_t *x = &p->rules[r];
-    if (x->vrf == vrf && x->family == family && x->len == len && memcmp(x->addr, masked, n) == 0) return r;
-  }
-}
-
-static int32_t lpm_lookup(const program_t *p, uint32_t vrf, uint8_t family, const uint8_t *dst) {
-  const uint8_t *lens = family == 4 ? p->lens4 : p->lens6;
-  uint32_t nl = family == 4 ? p->nlens4 : p->nlens6;
-  uint8_t masked[16];
-  for (uint32_t i = 0; i < nl; i++) {
-    mask_addr(dst, family, lens[i], masked);
-    int32_t r = lpm_find(p, vrf, family, lens[i], masked);
-    if (r >= 0) return r;
-  }
-  return -1;
-}
-
-// ---------------------------------------------------------------------------
 // Replay window: ReplayWindow.accept (dataplane/replay-window.ts) split in
 // two, so that nothing moves until the packet is certainly taken.
 
@@ -319,8 +191,6 @@ static void replay_record(uint32_t *w, uint32_t hi, uint32_t lo) {
 // ---------------------------------------------------------------------------
 // The two directions
 
-static inline bool peer_up(const peer_t *x) { return (*x->state >> 16) & 1; }
-static inline uint32_t peer_mtu(const peer_t *x) { return *x->state & 0xffff; }
 
 static inline double *rule_counters(const program_t *p, int32_t r) { return p->counters + C_BASE + 2 * (size_t)r; }
 static inline double *peer_counters(const program_t *p, const peer_t *x) {
@@ -494,190 +364,6 @@ void fastpath_flush(fastpath_t *fp) {
 }
 
 // ---------------------------------------------------------------------------
-// Programs
-
-static void program_free(napi_env env, program_t *p) {
-  if (!p) return;
-  for (uint32_t i = 0; i < p->npeers; i++) {
-    EVP_CIPHER_CTX_free(p->peers[i].seal);
-    for (int k = 0; k < 3; k++) EVP_CIPHER_CTX_free(p->peers[i].open[k]);
-  }
-  for (uint32_t i = 0; i < p->nrefs; i++) {
-    if (p->refs[i] && env) napi_delete_reference(env, p->refs[i]);
-  }
-  free(p->refs);
-  free(p->peers);
-  free(p->by_node);
-  free(p->rules);
-  free(p->hops);
-  free(p->lpm);
-  free(p);
-}
-
-static const uint8_t NO_KEY[AEAD_KEY] = {0};
-
-static bool peer_parse(const uint8_t *b, peer_t *x) {
-  x->node_id = le32(b);
-  x->sendable = (b[4] & 2) != 0;
-  x->key_id = b[5];
-  int16_t prev = (int16_t)le16(b + 6), next = (int16_t)le16(b + 8);
-  x->salt = le32(b + 132);
-  uint8_t family = b[12];
-  uint16_t port = le16(b + 14);
-  memset(&x->addr, 0, sizeof x->addr);
-  if (family == 4) {
-    x->addr.v4.sin_family = AF_INET;
-    x->addr.v4.sin_port = htons(port);
-    memcpy(&x->addr.v4.sin_addr, b + 20, 4);
-    x->alen = sizeof x->addr.v4;
-  } else if (family == 6) {
-    x->addr.v6.sin6_family = AF_INET6;
-    x->addr.v6.sin6_port = htons(port);
-    x->addr.v6.sin6_scope_id = le32(b + 16);
-    memcpy(&x->addr.v6.sin6_addr, b + 20, 16);
-    x->alen = sizeof x->addr.v6;
-  } else {
-    x->sendable = false;
-  }
-  const uint8_t *key = b + 36, *pkey = b + 68, *nkey = b + 100;
-  x->seal = aead_context(key, true);
-  x->open[0] = aead_context(key, false);
-  x->open_id[0] = x->key_id;
-  x->open[1] = prev >= 0 && memcmp(pkey, NO_KEY, AEAD_KEY) ? aead_context(pkey, false) : NULL;
-  x->open_id[1] = prev;
-  x->open[2] = next >= 0 && memcmp(nkey, NO_KEY, AEAD_KEY) ? aead_context(nkey, false) : NULL;
-  x->open_id[2] = next;
-  return x->seal && x->open[0] && (prev < 0 || x->open[1]) && (next < 0 || x->open[2]);
-}
-
-static const program_t *sort_ctx;
-static int by_node_cmp(const void *a, const void *b) {
-  uint32_t x = sort_ctx->peers[*(const uint32_t *)a].node_id, y = sort_ctx->peers[*(const uint32_t *)b].node_id;
-  return x < y ? -1 : x > y;
-}
-
-static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *n) {
-  bool is = false;
-  napi_typedarray_type t;
-  return napi_is_typedarray(env, v, &is) == napi_ok && is && napi_get_typedarray_info(env, v, &t, n, data, NULL, NULL) == napi_ok && t == want;
-}
-
-// Parses a program; NULL with a message in *why for anything malformed.
-static program_t *program_parse(napi_env env, const uint8_t *b, size_t n, napi_value windows, napi_value states, napi_value counters, const char **why) {
-  *why = "the program is malformed";
-  if (n < HEADER_SIZE || le32(b) != FP_MAGIC || le32(b + 4) != FP_FORMAT) return NULL;
-  uint32_t npeers = le32(b + 12), nrules = le32(b + 16), nslots = b[29], ncounters = le32(b + 32), nhops = le32(b + 40);
-  size_t need = HEADER_SIZE + 4 * (size_t)nslots + PEER_SIZE * (size_t)npeers + RULE_SIZE * (size_t)nrules + 4 * (size_t)nhops;
-  if (nslots > MAX_SLOTS || npeers > (1u << 20) || nrules > (1u << 24) || nhops > (1u << 26) || n != need) return NULL;
-  if (ncounters != C_BASE + 2 * nrules + 4 * npeers) return NULL;
-  program_t *p = calloc(1, sizeof *p);
-  if (!p) return NULL;
-  p->node_id = le32(b + 8);
-  p->floor_hi = le32(b + 20);
-  p->floor_lo = le32(b + 24);
-  p->hop_limit = b[28];
-  p->hash_seed = le32(b + 36);
-  p->nslots = nslots;
-  p->nhops = nhops;
-  p->npeers = npeers;
-  p->nrules = nrules;
-  const uint8_t *at = b + HEADER_SIZE;
-  for (uint32_t i = 0; i < nslots; i++, at += 4) p->slot_vrf[i] = le32(at);
-  p->peers = calloc(npeers ? npeers : 1, sizeof *p->peers);
-  p->by_node = calloc(npeers ? npeers : 1, sizeof *p->by_node);
-  p->rules = calloc(nrules ? nrules : 1, sizeof *p->rules);
-  p->hops = calloc(nhops ? nhops : 1, sizeof *p->hops);
-  uint32_t cap = 16;
-  while (cap < 2 * nrules) cap <<= 1;
-  p->lpm = malloc(cap * sizeof *p->lpm);
-  p->lpm_mask = cap - 1;
-  p->refs = calloc(npeers + 2, sizeof *p->refs);
-  if (!p->peers || !p->by_node || !p->rules || !p->hops || !p->lpm || !p->refs) {
-    *why = "out of memory";
-    goto fail;
-  }
-  for (uint32_t i = 0; i < cap; i++) p->lpm[i].rule = -1;
-
-  // The counters and the replay windows are JS memory: referenced while this program lives.
-  size_t len = 0;
-  void *data = NULL;
-  if (!typed(env, counters, napi_float64_array, &data, &len) || len != ncounters) {
-    *why = "counters must be a Float64Array of the program's size";
-    goto fail;
-  }
-  p->counters = (double *)data;
-  if (napi_create_reference(env, counters, 1, &p->refs[p->nrefs++]) != napi_ok) goto fail;
-  if (!typed(env, states, napi_uint32_array, &data, &len) || len != npeers) {
-    *why = "peer states must be a Uint32Array of one per peer";
-    goto fail;
-  }
-  const uint32_t *state = (const uint32_t *)data;
-  if (napi_create_reference(env, states, 1, &p->refs[p->nrefs++]) != napi_ok) goto fail;
-  bool is_array = false;
-  uint32_t nwin = 0;
-  if (napi_is_array(env, windows, &is_array) != napi_ok || !is_array || napi_get_array_length(env, windows, &nwin) != napi_ok || nwin != npeers) {
-    *why = "windows must be an array of one Uint32Array per peer";
-    goto fail;
-  }
-  for (uint32_t i = 0; i < npeers; i++, at += PEER_SIZE) {
-    peer_t *x = &p->peers[i];
-    napi_value w;
-    if (napi_get_element(env, windows, i, &w) != napi_ok || !typed(env, w, napi_uint32_array, &data, &len) || len < REPLAY_WORDS) {
-      *why = "windows must be an array of one Uint32Array per peer";
-      goto fail;
-    }
-    x->replay = (uint32_t *)data;
-    x->state = state + i;
-    if (napi_create_reference(env, w, 1, &p->refs[p->nrefs++]) != napi_ok) goto fail;
-    if (!peer_parse(at, x)) {
-      *why = "a peer's keys could not be set up";
-      goto fail;
-    }
-    p->by_node[i] = i;
-  }
-  sort_ctx = p;
-  qsort(p->by_node, npeers, sizeof *p->by_node, by_node_cmp);
-  bool seen4[33] = {0}, seen6[129] = {0};
-  for (uint32_t i = 0; i < nrules; i++, at += RULE_SIZE) {
-    rule_t *r = &p->rules[i];
-    r->vrf = le32(at);
-    r->family = at[4];
-    r->len = at[5];
-    r->action = at[6];
-    r->nprimaries = at[7];
-    r->primary = (int32_t)le32(at + 8);
-    r->backup = (int32_t)le32(at + 12);
-    bool hops_ok = r->nprimaries <= 1 ? r->primary >= -1 && r->primary < (int32_t)npeers
-                                      : r->primary >= 0 && (uint64_t)(uint32_t)r->primary + r->nprimaries <= nhops;
-    if ((r->family != 4 && r->family != 6) || r->len > (r->family == 4 ? 32 : 128) || !hops_ok ||
-        r->backup < -1 || r->backup >= (int32_t)npeers || r->action > ACT_FORWARD) {
-      *why = "a rule is out of range";
-      goto fail;
-    }
-    mask_addr(at + 16, r->family, r->len, r->addr);
-    if (lpm_find(p, r->vrf, r->family, r->len, r->addr) >= 0) continue; // the first of a duplicate wins, as in JS
-    uint32_t h = lpm_hash(r->vrf, r->family, r->len, r->addr) & p->lpm_mask;
-    while (p->lpm[h].rule >= 0) h = (h + 1) & p->lpm_mask;
-    p->lpm[h].rule = (int32_t)i;
-    if (r->family == 4) seen4[r->len] = true;
-    else seen6[r->len] = true;
-  }
-  for (uint32_t i = 0; i < nhops; i++, at += 4) {
-    p->hops[i] = le32(at);
-    if (p->hops[i] >= npeers) {
-      *why = "a next hop is out of range";
-      goto fail;
-    }
-  }
-  for (int l = 32; l >= 0; l--) if (seen4[l]) p->lens4[p->nlens4++] = (uint8_t)l;
-  for (int l = 128; l >= 0; l--) if (seen6[l]) p->lens6[p->nlens6++] = (uint8_t)l;
-  return p;
-fail:
-  program_free(env, p);
-  return NULL;
-}
-
-// ---------------------------------------------------------------------------
 // The FastPath class
 
 static napi_type_tag FASTPATH_TAG = {0x9b1c5a0e3f7d4c21ULL, 0x8e2f6b3a1d4c7e90ULL};
@@ -749,8 +435,8 @@ static napi_value fp_new(napi_env env, napi_callback_info info) {
   size_t nlen = 0, mlen = 0;
   if (argc < 4 || napi_check_object_type_tag(env, argv[0], &UDP_TAG, &ok) != napi_ok || !ok ||
       napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &ntuns) != napi_ok ||
-      ntuns > MAX_SLOTS || !typed(env, argv[2], napi_uint32_array, &mtus, &mlen) || mlen != ntuns ||
-      !typed(env, argv[3], napi_uint32_array, &nonce, &nlen) || nlen != 3) {
+      ntuns > MAX_SLOTS || !typed_array(env, argv[2], napi_uint32_array, &mtus, &mlen) || mlen != ntuns ||
+      !typed_array(env, argv[3], napi_uint32_array, &nonce, &nlen) || nlen != 3) {
     napi_throw_type_error(env, "EINVAL", usage);
     return NULL;
   }
@@ -829,7 +515,7 @@ static napi_value fp_install(napi_env env, napi_callback_info info) {
     void *data = NULL;
     size_t n = 0;
     const char *why = "install(program: Uint8Array | null, windows: Uint32Array[], peerStates: Uint32Array, counters: Float64Array)";
-    if (argc < 4 || !typed(env, argv[0], napi_uint8_array, &data, &n) || !(next = program_parse(env, data, n, argv[1], argv[2], argv[3], &why))) {
+    if (argc < 4 || !typed_array(env, argv[0], napi_uint8_array, &data, &n) || !(next = program_parse(env, data, n, argv[1], argv[2], argv[3], &why))) {
       napi_throw_type_error(env, "EINVAL", why);
       return NULL;
     }
@@ -851,7 +537,7 @@ static napi_value fp_test_seal(napi_env env, napi_callback_info info) {
   uint32_t slot = 0;
   void *data = NULL;
   size_t n = 0;
-  if (argc < 2 || napi_get_value_uint32(env, argv[0], &slot) != napi_ok || !typed(env, argv[1], napi_uint8_array, &data, &n)) {
+  if (argc < 2 || napi_get_value_uint32(env, argv[0], &slot) != napi_ok || !typed_array(env, argv[1], napi_uint8_array, &data, &n)) {
     napi_throw_type_error(env, "EINVAL", "sealFromAccess(slot: number, packet: Uint8Array)");
     return NULL;
   }
@@ -877,7 +563,7 @@ static napi_value fp_test_open(napi_env env, napi_callback_info info) {
   if (!fp) return NULL;
   void *data = NULL;
   size_t n = 0;
-  if (argc < 1 || !typed(env, argv[0], napi_uint8_array, &data, &n)) {
+  if (argc < 1 || !typed_array(env, argv[0], napi_uint8_array, &data, &n)) {
     napi_throw_type_error(env, "EINVAL", "openFromUnderlay(datagram: Uint8Array)");
     return NULL;
   }
