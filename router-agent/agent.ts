@@ -137,11 +137,6 @@ export class Agent {
     return this.dp?.snapshot();
   }
 
-  /** Whether the native fast path is taking packets. */
-  get fastPathActive(): boolean {
-    return this.fastPath !== undefined;
-  }
-
   async close(): Promise<void> {
     this.dp?.detachFastPath();
     this.fastPath?.close();

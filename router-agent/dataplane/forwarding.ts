@@ -218,10 +218,6 @@ export class DataPlane {
     f.sink.install(null);
   }
 
-  get fastPathAttached(): boolean {
-    return this.fast !== null;
-  }
-
   get tableVersion(): number | null {
     return this.current?.version ?? null;
   }

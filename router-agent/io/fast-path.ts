@@ -7,9 +7,9 @@
 // packet's work (see fastpath.c for the measurements); a ping through two
 // agents enters it four times.
 
-import { createRequire } from 'node:module';
 import { SwitchbackError } from '../../common/errors.js';
 import type { FastPathProgram, FastPathSink } from '../dataplane/fast-path-program.js';
+import { loadIoAddon } from './io-addon.js';
 import { NATIVE_HANDLE, type HasNativeHandle } from './native-handle.js';
 
 interface NativeFastPath {
@@ -22,25 +22,17 @@ interface FastPathAddon {
   FastPath?: new (udp: object, tuns: object[], mtus: Uint32Array, nonce: Uint32Array) => NativeFastPath;
 }
 
-const ADDON_PATH = './tun/build/Release/io.node';
-let addon: FastPathAddon | undefined;
-let addonError: string | undefined;
-
-function loadAddon(): FastPathAddon['FastPath'] {
-  if (addon === undefined && addonError === undefined) {
-    try {
-      addon = createRequire(import.meta.url)(ADDON_PATH) as FastPathAddon;
-    } catch (err) {
-      addonError = `the native I/O addon did not load (${(err as Error).message}); build it with 'npm run install'`;
-    }
-  }
-  if (addon && !addon.FastPath) addonError = 'the native I/O addon was built without OpenSSL headers, so without the AEAD the fast path seals with';
-  return addon?.FastPath;
+/** The FastPath class, or why there is none. */
+function loadFastPath(): NonNullable<FastPathAddon['FastPath']> | string {
+  const l = loadIoAddon();
+  if ('error' in l) return l.error;
+  return (l.addon as FastPathAddon).FastPath ?? 'the native I/O addon was built without OpenSSL headers, so without the AEAD the fast path seals with';
 }
 
 /** Why the fast path cannot be used here, or null. */
 export function fastPathUnavailable(): string | null {
-  return loadAddon() ? null : (addonError ?? 'unknown');
+  const f = loadFastPath();
+  return typeof f === 'string' ? f : null;
 }
 
 export class FastPath implements FastPathSink {
@@ -55,8 +47,8 @@ export class FastPath implements FastPathSink {
    * (DataPlane.nonce). Each port takes one fast path at a time.
    */
   static open(udp: HasNativeHandle, tuns: readonly (HasNativeHandle & { readonly mtu: number })[], nonce: Uint32Array): FastPath {
-    const Native = loadAddon();
-    if (!Native) throw new SwitchbackError('FAILED_PRECONDITION', addonError!);
+    const Native = loadFastPath();
+    if (typeof Native === 'string') throw new SwitchbackError('FAILED_PRECONDITION', Native);
     try {
       return new FastPath(new Native(udp[NATIVE_HANDLE](), tuns.map((t) => t[NATIVE_HANDLE]()), Uint32Array.from(tuns, (t) => t.mtu), nonce));
     } catch (err) {

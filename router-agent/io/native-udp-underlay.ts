@@ -11,7 +11,6 @@
 // the queue waits for the socket to be writable rather than dropping, as
 // libuv does for dgram.
 
-import { createRequire } from 'node:module';
 import { SwitchbackError, invalid } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { formatIp, parseIp } from '../../common/prefix.js';
@@ -30,6 +29,7 @@ import {
   type UnderlayCounters,
 } from './underlay.js';
 
+import { loadIoAddon } from './io-addon.js';
 import { NATIVE_HANDLE } from './native-handle.js';
 
 const log = createLogger('udp-underlay');
@@ -88,24 +88,16 @@ export interface NativeUdpUnderlayOptions extends UdpUnderlayOptions {
   segmentationOffload?: boolean;
 }
 
-const ADDON_PATH = './tun/build/Release/io.node';
-let addon: UdpAddon | undefined;
-let addonError: string | undefined;
-
 /** The addon, or undefined with the reason in nativeUdpUnavailable(). */
 function loadAddon(): UdpAddon | undefined {
-  if (addon || addonError) return addon;
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as UdpAddon;
-  } catch (err) {
-    addonError = `the UDP addon is not built (${ADDON_PATH} relative to router-agent/io): run 'npm install' or 'npm run install': ${err instanceof Error ? err.message : String(err)}`;
-  }
-  return addon;
+  const l = loadIoAddon();
+  return 'addon' in l ? (l.addon as UdpAddon) : undefined;
 }
 
 /** Null when the native UDP underlay can be used; else why not. */
 export function nativeUdpUnavailable(): string | null {
-  return loadAddon() ? null : (addonError ?? 'unknown');
+  const l = loadIoAddon();
+  return 'error' in l ? l.error : null;
 }
 
 export class NativeUdpUnderlay implements Underlay {
@@ -151,7 +143,7 @@ export class NativeUdpUnderlay implements Underlay {
     const gso = opts.segmentationOffload ?? true;
     if (typeof gso !== 'boolean') throw invalid('udp.segmentationOffload', `must be a boolean, got ${typeof gso}`);
     const native = loadAddon();
-    if (!native) throw new SwitchbackError('FAILED_PRECONDITION', addonError!);
+    if (!native) throw new SwitchbackError('FAILED_PRECONDITION', nativeUdpUnavailable() ?? 'unknown');
     let dev: NativeUdp;
     try {
       dev = new native.Udp(addr.family, opts.bindAddress, opts.port, recvBufferSize, sendBufferSize, MAX_PENDING_SENDS, MAX_QUEUED_BYTES, MAX_UDP_PAYLOAD, gso);

@@ -11,13 +11,13 @@
 // packets until the end of the current turn of the event loop so that a
 // flow's consecutive segments go back in one write (tun/offload.c).
 
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { SwitchbackError, invalid } from '../../common/errors.js';
 import { createLogger } from '../../common/log.js';
 import { maxLength, parseIp, parsePrefix } from '../../common/prefix.js';
 import { ip } from './ip-command.js';
 import { systemError } from './sys-error.js';
+import { loadIoAddon } from './io-addon.js';
 import { NATIVE_HANDLE } from './native-handle.js';
 import { handlerThrew } from './underlay.js';
 
@@ -56,24 +56,10 @@ export function offloadCodec(): OffloadCodec {
   return { splitRead: (r) => a.splitRead(r), coalesceWrites: (p) => a.coalesceWrites(p) };
 }
 
-const ADDON_PATH = './tun/build/Release/io.node';
-let addon: TunAddon | undefined;
-
-// Loaded on first use: importing this module works where the addon was never
-// built (nothing but TunPort.open needs it).
 function loadAddon(): TunAddon {
-  if (addon) return addon;
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as TunAddon;
-    return addon;
-  } catch (err) {
-    throw new SwitchbackError(
-      'FAILED_PRECONDITION',
-      `the TUN addon is not built (${ADDON_PATH} relative to router-agent/io): run 'npm install' or 'npm run install': ` +
-        (err instanceof Error ? err.message : String(err)),
-      { cause: err },
-    );
-  }
+  const l = loadIoAddon();
+  if ('error' in l) throw new SwitchbackError('FAILED_PRECONDITION', l.error);
+  return l.addon as TunAddon;
 }
 
 export interface TunPortOptions {

@@ -42,7 +42,6 @@
 #define PENDING_MAX COALESCE_BATCH_MAX
 
 typedef struct fastpath {
-  napi_env env;
   udp_t *udp;
   napi_ref udp_ref;
   tun_t *tuns[MAX_SLOTS];
@@ -472,7 +471,6 @@ static napi_value fp_new(napi_env env, napi_callback_info info) {
     free(arena);
     return throw_errno(env, ENOMEM, "FastPath", NULL);
   }
-  fp->env = env;
   fp->arena = arena;
   fp->udp = udp;
   fp->ntuns = ntuns;
